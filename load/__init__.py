@@ -1,0 +1,1 @@
+"""Locust load profiles for Stratos and ATCR (see docs/architecture.md)."""
