@@ -1,0 +1,5 @@
+"""``python -m conformance`` is ``atconform``."""
+
+from conformance.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,401 @@
+"""Run the reference services as plain subprocesses on loopback (the embedded default).
+
+The harness never imports ``reference_impl``; it starts each service by module name
+(``python -m reference_impl.pds --host 127.0.0.1 --port P --data-dir D [--fault NAME]``), waits
+for its health endpoint, and stops it with SIGTERM (then SIGKILL after a grace period). Each
+service's stdout and stderr go to ``<log_dir>/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import IO
+
+import httpx
+
+from conformance.errors import ConfigError, HarnessError, UsageError
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_HEALTH_PATH = "/xrpc/_health"
+
+# Default ports of the reference services (00-overview.md).
+DEFAULT_PORTS: Mapping[str, int] = MappingProxyType(
+    {"pds": 2583, "stratos": 3100, "stratos-appview": 3200, "atcr": 5000, "hold": 8080}
+)
+# Services that exist in reference_impl today; the others slot in here as they land.
+SERVICE_MODULES: Mapping[str, str] = MappingProxyType({"pds": "reference_impl.pds"})
+# What each profile needs running, in start order (dependencies first).
+PROFILE_SERVICES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "identity": ("pds",),
+        "stratos": ("pds", "stratos", "stratos-appview"),
+        "atcr": ("pds", "hold", "atcr"),
+        "oci": ("pds", "hold", "atcr"),
+        "all": ("pds", "stratos", "stratos-appview", "hold", "atcr"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    health_path: str = DEFAULT_HEALTH_PATH
+    faults: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as the servers use it: a port in TIME_WAIT is free, a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def pick_free_ports(names: Sequence[str], host: str = LOOPBACK) -> dict[str, int]:
+    """Distinct free loopback ports, one per name (all held open together while choosing)."""
+    with contextlib.ExitStack() as stack:
+        ports: dict[str, int] = {}
+        for name in names:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports[name] = int(sock.getsockname()[1])
+        return ports
+
+
+def parse_ports(spec: str | None, known: Sequence[str] = tuple(DEFAULT_PORTS)) -> dict[str, int]:
+    """``pds=2583,stratos=3100`` -> {"pds": 2583, "stratos": 3100}."""
+    out: dict[str, int] = {}
+    if not spec:
+        return out
+    for part in spec.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or not name or not value:
+            raise UsageError(f"--ports: expected NAME=PORT, got {part.strip()!r}")
+        if name not in known:
+            raise UsageError(f"--ports: unknown service {name!r} (known: {', '.join(known)})")
+        try:
+            port = int(value)
+        except ValueError:
+            raise UsageError(f"--ports: {name}: {value!r} is not a port number") from None
+        if not 1 <= port <= 65535:
+            raise UsageError(f"--ports: {name}: {port} is not a port number")
+        out[name] = port
+    return out
+
+
+def parse_faults(faults: Sequence[str], services: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``NAME`` goes to every service started; ``SERVICE:NAME`` to that service only."""
+    out: dict[str, list[str]] = {s: [] for s in services}
+    for fault in faults:
+        service, sep, name = fault.partition(":")
+        if not sep:
+            for s in services:
+                out[s].append(fault)
+        elif service not in out:
+            raise UsageError(f"--fault {fault}: {service} is not started for this profile")
+        elif not name:
+            raise UsageError(f"--fault {fault}: missing fault name")
+        else:
+            out[service].append(name)
+    return {s: tuple(v) for s, v in out.items()}
+
+
+def services_for(profiles: Sequence[str]) -> tuple[str, ...]:
+    """The services a set of profiles needs, in start order (dependencies first)."""
+    wanted: dict[str, None] = {}
+    for profile in profiles:
+        try:
+            wanted.update(dict.fromkeys(PROFILE_SERVICES[profile]))
+        except KeyError:
+            raise UsageError(f"unknown profile {profile!r}") from None
+    order = PROFILE_SERVICES["all"]
+    return tuple(sorted(wanted, key=order.index))
+
+
+def reference_services(
+    profile: str,
+    ports: Mapping[str, int],
+    faults: Sequence[str] = (),
+) -> list[ServiceSpec]:
+    """The services a profile needs, in start order; UsageError when one does not exist yet."""
+    return service_specs(services_for([profile]), ports, faults, profile=profile)
+
+
+def service_specs(
+    names: Sequence[str],
+    ports: Mapping[str, int],
+    faults: Sequence[str] = (),
+    *,
+    profile: str | None = None,
+) -> list[ServiceSpec]:
+    missing = [n for n in names if n not in SERVICE_MODULES]
+    if missing:
+        which = f" (profile {profile} is not implemented yet)" if profile else ""
+        raise UsageError(
+            f"the reference implementation has no {', '.join(missing)} service yet{which}"
+        )
+    for name in names:
+        if name not in ports:
+            raise UsageError(f"no port chosen for service {name}")
+    by_service = parse_faults(faults, names)
+    urls = {n: f"http://{LOOPBACK}:{ports[n]}" for n in names}
+    return [
+        ServiceSpec(
+            name=name,
+            module=SERVICE_MODULES[name],
+            port=ports[name],
+            env=_service_env(name, urls),
+            faults=by_service[name],
+        )
+        for name in names
+    ]
+
+
+def _service_env(name: str, urls: Mapping[str, str]) -> dict[str, str]:
+    """Settings a service takes from env vars (prefix per service, 00-overview.md)."""
+    if name == "pds":
+        # The PDS also serves the DID directory and is its own OAuth authorization server.
+        return {"PDS_PUBLIC_URL": urls["pds"], "PDS_HANDLE_DOMAIN": "test"}
+    return {}
+
+
+@dataclass
+class _Running:
+    spec: ServiceSpec
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    log_path: Path
+
+
+class ProcessRuntime:
+    """Starts, watches and stops reference services; a context manager (stops on exit)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path,
+        *,
+        python: str = sys.executable,
+        startup_timeout: float = 30.0,
+        stop_grace: float = 5.0,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.python = python
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self._running: dict[str, _Running] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> ProcessRuntime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, specs: Sequence[ServiceSpec]) -> dict[str, str]:
+        """Start every service (ports checked first), wait until each is healthy; name -> URL."""
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError("service names must be unique")
+        ports = [s.port for s in specs]
+        if len(set(ports)) != len(ports):
+            raise ConfigError("two services were given the same port; choose others with --ports")
+        for spec in specs:
+            if spec.name in self._running:
+                raise ValueError(f"{spec.name} is already running")
+            if port_in_use(spec.port):
+                raise ConfigError(
+                    f"port {spec.port} is already in use ({spec.name}); choose another with "
+                    f"--ports {spec.name}=PORT"
+                )
+        try:
+            for spec in specs:
+                self._launch(spec)
+                self._wait_healthy(spec.name)
+        except BaseException:
+            # Includes KeyboardInterrupt: never leave half a deployment running.
+            self.stop()
+            raise
+        return self.urls
+
+    def stop(self) -> None:
+        """Stop every service: SIGTERM, then SIGKILL after the grace period."""
+        for name in reversed(list(self._running)):
+            self._terminate(name)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: r.spec.url for name, r in self._running.items()}
+
+    @property
+    def log_paths(self) -> dict[str, Path]:
+        return {name: r.log_path for name, r in self._running.items()}
+
+    def is_running(self, name: str) -> bool:
+        r = self._running.get(name)
+        return r is not None and r.process.poll() is None
+
+    def exited(self) -> dict[str, int]:
+        """Services that have stopped on their own: name -> exit code."""
+        out: dict[str, int] = {}
+        for name, r in self._running.items():
+            code = r.process.poll()
+            if code is not None:
+                out[name] = code
+        return out
+
+    # --- fault scenarios ----------------------------------------------------------------------
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to one service (e.g. SIGKILL to test durability); no restart."""
+        r = self._get(name)
+        if r.process.poll() is None:
+            r.process.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    r.process.wait(timeout=self.stop_grace)
+
+    def restart(self, name: str) -> str:
+        """Stop one service (if it still runs) and start it again on the same port and data."""
+        spec = self._get(name).spec
+        self._terminate(name)
+        try:
+            self._launch(spec)
+            self._wait_healthy(name)
+        except BaseException:
+            self._terminate(name)
+            raise
+        return spec.url
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _get(self, name: str) -> _Running:
+        try:
+            return self._running[name]
+        except KeyError:
+            raise ValueError(f"no service named {name!r} was started") from None
+
+    def command(self, spec: ServiceSpec) -> list[str]:
+        argv = [
+            self.python,
+            "-m",
+            spec.module,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(spec.port),
+            "--data-dir",
+            str(self.data_dir / spec.name),
+        ]
+        for fault in spec.faults:
+            argv += ["--fault", fault]
+        return argv
+
+    def _launch(self, spec: ServiceSpec) -> None:
+        (self.data_dir / spec.name).mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{spec.name}.log"
+        log = log_path.open("ab")
+        env = {**self.base_env, **spec.env, "PYTHONUNBUFFERED": "1"}
+        try:
+            process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed argv, no shell
+                self.command(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        except OSError as exc:
+            log.close()
+            raise HarnessError(f"could not start {spec.name}: {exc}") from None
+        self._running[spec.name] = _Running(spec, process, log, log_path)
+
+    def _wait_healthy(self, name: str) -> None:
+        r = self._running[name]
+        url = r.spec.url + r.spec.health_path
+        deadline = time.monotonic() + self.startup_timeout
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while True:
+                code = r.process.poll()
+                if code is not None:
+                    raise HarnessError(
+                        f"{name} exited with code {code} while starting; see {r.log_path}",
+                        details=self.log_tail(name),
+                    )
+                try:
+                    if client.get(url).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise HarnessError(
+                        f"{name} did not answer {r.spec.health_path} with 200 within "
+                        f"{self.startup_timeout:g} s; see {r.log_path}",
+                        details=self.log_tail(name),
+                    )
+                time.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        r = self._running.get(name)
+        if r is None or not r.log_path.is_file():
+            return ""
+        with contextlib.suppress(ValueError):
+            r.log.flush()
+        text = r.log_path.read_text("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _terminate(self, name: str) -> None:
+        r = self._running.pop(name, None)
+        if r is None:
+            return
+        try:
+            if r.process.poll() is None:
+                r.process.terminate()
+                try:
+                    r.process.wait(timeout=self.stop_grace)
+                except subprocess.TimeoutExpired:
+                    r.process.kill()
+                    r.process.wait(timeout=self.stop_grace)
+        finally:
+            r.log.close()
+
+
+@contextlib.contextmanager
+def running_services(
+    runtime: ProcessRuntime, specs: Sequence[ServiceSpec]
+) -> Iterator[dict[str, str]]:
+    """``with running_services(rt, specs) as urls:`` — started on entry, stopped on exit."""
+    with runtime:
+        yield runtime.start(specs)

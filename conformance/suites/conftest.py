@@ -1,0 +1,30 @@
+"""Generic fixtures shared by every conformance suite.
+
+The run-wide fixtures — ``target``, ``redactor``, ``recorder``, ``http``, ``measure``
+(``record_measurement``) and ``run_info`` — come from the atconform pytest plugin
+(``conformance.plugin``), which ``atconform verify`` registers. Profile-specific fixtures
+(accounts, OAuth sessions, clients) belong in ``<profile>/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.plugin import disabled
+from conformance.target import TargetProfile
+
+
+@pytest.fixture(scope="session")
+def pds_url(target: TargetProfile) -> str:
+    """The base URL of the PDS the deployment relies on."""
+    if target.identity.pds is None:
+        disabled("the target profile names no PDS ([identity] pds)")
+    return target.identity.pds
+
+
+@pytest.fixture(scope="session")
+def plc_url(target: TargetProfile) -> str:
+    """The base URL of the DID directory services resolve did:plc through."""
+    if target.identity.plc is None:
+        disabled("the target profile names no DID directory ([identity] plc)")
+    return target.identity.plc

@@ -1,0 +1,1 @@
+"""Thin XRPC and HTTP adapters over the PDS's services."""
