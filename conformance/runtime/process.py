@@ -178,7 +178,7 @@ def _service_env(name: str, urls: Mapping[str, str]) -> dict[str, str]:
     """Settings a service takes from env vars (prefix per service, 00-overview.md)."""
     if name == "pds":
         # The PDS also serves the DID directory and is its own OAuth authorization server.
-        return {"PDS_PUBLIC_URL": urls["pds"], "PDS_HANDLE_DOMAIN": "test"}
+        return {"PDS_PUBLIC_URL": urls["pds"], "PDS_HANDLE_DOMAINS": ".test"}
     return {}
 
 

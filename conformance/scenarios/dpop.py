@@ -36,7 +36,8 @@ class ProtectedEndpoint:
     """A DPoP-protected endpoint on a resource server, and a token bound to ``key``.
 
     ``url`` may carry a query string (``htu`` drops it); ``body``/``content_type`` are sent with
-    every request (procedures).
+    every request (procedures). ``secret_sink`` (e.g. the run's ``Redactor.add``) receives every
+    proof and token the probes send, so evidence scrubbing knows them.
     """
 
     url: str
@@ -45,6 +46,7 @@ class ProtectedEndpoint:
     key: DpopKey = field(repr=False)
     body: bytes | None = None
     content_type: str | None = None
+    secret_sink: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 def nonce_of(response: httpx.Response) -> str | None:
@@ -70,11 +72,14 @@ def send_protected(
     ``Authorization: <scheme> <token>`` uses the endpoint's token unless ``token`` is given;
     ``scheme=None`` sends no Authorization header.
     """
+    token = token if token is not None else endpoint.access_token
+    if endpoint.secret_sink is not None:
+        for value in (token, *dpop):
+            if value.count(".") == 2:  # JWT-shaped; garbage like "not-a-jwt!" is no secret
+                endpoint.secret_sink(value)
     headers: list[tuple[str, str]] = []
     if scheme is not None:
-        headers.append(
-            ("Authorization", f"{scheme} {token if token is not None else endpoint.access_token}")
-        )
+        headers.append(("Authorization", f"{scheme} {token}"))
     headers.extend(("DPoP", value) for value in dpop)
     if endpoint.content_type is not None:
         headers.append(("Content-Type", endpoint.content_type))

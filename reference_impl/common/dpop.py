@@ -20,6 +20,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,12 +34,14 @@ USE_DPOP_NONCE = "use_dpop_nonce"
 
 # Asymmetric algorithms a proof may use, with the key type (and curve) each requires. ``none`` and
 # the HMAC family are absent on purpose: a proof must show possession of a private key.
-_EC_CURVE_FOR_ALG: Mapping[str, str] = {
-    "ES256": "secp256r1",
-    "ES256K": "secp256k1",
-    "ES384": "secp384r1",
-    "ES512": "secp521r1",
-}
+_EC_CURVE_FOR_ALG: Mapping[str, str] = MappingProxyType(
+    {
+        "ES256": "secp256r1",
+        "ES256K": "secp256k1",
+        "ES384": "secp384r1",
+        "ES512": "secp521r1",
+    }
+)
 _RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 SUPPORTED_ALGS: tuple[str, ...] = ("ES256", "ES256K", "ES384", "ES512", *sorted(_RSA_ALGS))
 
@@ -46,12 +49,14 @@ SUPPORTED_ALGS: tuple[str, ...] = ("ES256", "ES256K", "ES384", "ES512", *sorted(
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 # RFC 7638 §3.2: the required members of each key type, the only ones hashed.
-_THUMBPRINT_MEMBERS: Mapping[str, tuple[str, ...]] = {
-    "EC": ("crv", "kty", "x", "y"),
-    "RSA": ("e", "kty", "n"),
-    "OKP": ("crv", "kty", "x"),
-    "oct": ("k", "kty"),
-}
+_THUMBPRINT_MEMBERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "EC": ("crv", "kty", "x", "y"),
+        "RSA": ("e", "kty", "n"),
+        "OKP": ("crv", "kty", "x"),
+        "oct": ("k", "kty"),
+    }
+)
 
 _MIN_RSA_BITS = 2048
 _MAX_PROOF_CHARS = 8192

@@ -176,8 +176,10 @@ class AccountService:
             conn.execute("DELETE FROM app_password WHERE did = ? AND name = ?", (did, name))
             conn.execute("DELETE FROM refresh_token WHERE did = ? AND app_password_name = ?", (did, name))
 
-    def app_password_exists(self, did: str, name: str) -> bool:
-        return self.db.query_one("SELECT 1 FROM app_password WHERE did = ? AND name = ?", (did, name)) is not None
+    def app_password_privileged(self, did: str, name: str) -> bool | None:
+        """Whether the app password is privileged; None when it no longer exists."""
+        row = self.db.query_one("SELECT privileged FROM app_password WHERE did = ? AND name = ?", (did, name))
+        return bool(row["privileged"]) if row else None
 
 
 _DUMMY_HASH = passwords.hash_password("atconform-timing-equaliser")

@@ -11,9 +11,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from lexicons import load_catalog
 
+from ..common.cors import CorsMiddleware
 from ..common.errors import exception_handlers
 from ..common.service import ServiceSettings
 from ..common.xrpc import XrpcRouter
@@ -52,7 +54,7 @@ def build_pds(config: PdsConfig, clock: Callable[[], float] = time.time) -> Pds:
     return Pds(config, db, catalog, accounts, sessions, repos, blobs, clock)
 
 
-def build_app(settings: ServiceSettings) -> Starlette:
+def build_app(settings: ServiceSettings) -> ASGIApp:
     config = PdsConfig.from_settings(settings)
     pds = build_pds(config)
     secrets = load_server_secrets(pds.db)
@@ -86,4 +88,5 @@ def build_app(settings: ServiceSettings) -> Starlette:
             await http.aclose()
             pds.db.close()
 
-    return Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    return CorsMiddleware(app)

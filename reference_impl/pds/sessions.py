@@ -111,9 +111,16 @@ class SessionService:
             conn.execute("DELETE FROM refresh_token WHERE id = ?", (claims.get("jti"),))
         account = self.accounts.by_did(row["did"])
         app_password = row["app_password_name"]
-        if account is None or (app_password is not None and not self.accounts.app_password_exists(account.did, app_password)):
+        privileged = True
+        if account is not None and app_password is not None:
+            found = self.accounts.app_password_privileged(account.did, app_password)
+            if found is None:
+                account = None
+            else:
+                privileged = found
+        if account is None:
             raise XrpcError(401, "InvalidToken", "The session's credentials were revoked")
-        return account, self.issue(account, app_password, privileged=False)
+        return account, self.issue(account, app_password, privileged)
 
     def revoke(self, refresh_token: str) -> None:
         claims = self._decode(refresh_token, (REFRESH_SCOPE,))

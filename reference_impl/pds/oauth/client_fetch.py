@@ -79,7 +79,8 @@ class ClientResolver:
                         raise FetchFailed(
                             f"document at {url} is larger than {MAX_DOCUMENT_BYTES} bytes"
                         )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        # ValueError covers what URL/IDNA parsing raises below httpx's own exception types.
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise FetchFailed(f"{type(exc).__name__} fetching {url}") from exc
         try:
             return json.loads(bytes(body))

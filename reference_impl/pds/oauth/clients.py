@@ -6,6 +6,8 @@ Pure validation only; fetching the documents is :mod:`.client_fetch`.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +21,9 @@ AuthMethod = Literal["none", "private_key_jwt"]
 LOOPBACK_DEFAULT_SCOPE = "atproto"
 # ATProto loopback clients that name no redirect URI may use either loopback address.
 LOOPBACK_DEFAULT_REDIRECTS: tuple[str, ...] = ("http://127.0.0.1/", "http://[::1]/")
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
@@ -72,6 +77,14 @@ def is_loopback_client_id(client_id: str) -> bool:
         and parts.path in ("", "/")
         and not parts.fragment
     )
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return _DNS_NAME.fullmatch(host) is not None
 
 
 def _is_loopback_ip(host: str | None) -> bool:
@@ -148,6 +161,8 @@ def client_id_url_problem(client_id: str, allow_http: bool) -> str | None:
         return "client_id must be an https URL"
     if not parts.hostname:
         return "client_id URL has no host"
+    if not _valid_host(parts.hostname):
+        return "client_id URL host is not a valid DNS name or IP address"
     if parts.username or parts.password or parts.fragment:
         return "client_id URL must not carry credentials or a fragment"
     return None

@@ -64,9 +64,7 @@ class AccessVerifier:
         if not values:
             raise self._error(None, "Authorization required", "AuthRequired")
         if len(values) > 1:
-            raise self._error(
-                "invalid_request", "more than one Authorization header", "InvalidToken"
-            )
+            raise self._error("invalid_token", "more than one Authorization header", "InvalidToken")
         scheme, _, token = values[0].strip().partition(" ")
         token = token.strip()
         if scheme.lower() == "bearer":

@@ -7,7 +7,8 @@ DPoP-Nonce header rides on every PAR/token response, success or failure (DPOP-11
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +36,7 @@ from .metadata import (
 )
 from .pages import SECURITY_HEADERS, Pages
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 async def _read_form(request: Request) -> dict[str, str]:
@@ -132,7 +133,7 @@ class OAuthEndpoints:
             await run_in_threadpool(self._core.revoke, form)
         except OAuthError as exc:
             return oauth_error_response(exc)
-        return JSONResponse({}, headers=_NO_STORE)
+        return JSONResponse({}, headers=dict(_NO_STORE))
 
     # -- authorize page ----------------------------------------------------------------------
 
@@ -162,7 +163,7 @@ class OAuthEndpoints:
         except OAuthError as exc:
             return self._page_error(request, exc)
         if isinstance(result, Redirect):
-            return RedirectResponse(result.location, status_code=303, headers=_NO_STORE)
+            return RedirectResponse(result.location, status_code=303, headers=dict(_NO_STORE))
         return HTMLResponse(
             self._pages.sign_in(result.pending, result.message, result.identifier),
             status_code=result.status,

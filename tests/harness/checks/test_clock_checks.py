@@ -37,7 +37,7 @@ def test_accurate_clock_passes(http: httpx.Client) -> None:
     offset = _measure(http, None)
     assert offset.samples == 8 and offset.consistent
     assert offset.low <= 0 <= offset.high
-    assert abs(offset.estimate) < 0.5
+    assert abs(offset.estimate) < 0.75
     assert check_clock_offset(offset) is None
 
 
@@ -50,7 +50,7 @@ def test_uvicorn_stale_date_header_does_not_warn(http: httpx.Client) -> None:
 
 def test_clock_30s_ahead_fails(http: httpx.Client) -> None:
     offset = _measure(http, "clock_skew")
-    assert 29.0 < offset.low <= offset.estimate <= offset.high < 31.5
+    assert 29.0 < offset.low <= offset.estimate <= offset.high < 32.5
     failure = check_clock_offset(offset)
     assert isinstance(failure, ClockFailure)
     assert failure.requirement == "CLOCK-01" and failure.severity == FAIL

@@ -4,7 +4,7 @@ Failure with exactly its requirement ID against a server that breaks that one ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -283,3 +283,22 @@ def test_nonce_challenge_retry_uses_the_handed_out_nonce(
 def test_fake_server_rejects_unknown_misbehaviour() -> None:
     with pytest.raises(ValueError):
         FakeResourceServer("no_such_fault")
+
+
+def test_secret_sink_receives_every_token_and_proof_sent(
+    running: Running, http: httpx.Client
+) -> None:
+    registered: list[str] = []
+    with running() as (server, base):
+        endpoint = replace(server.endpoint(base), secret_sink=registered.append)
+        probes = probe_forged_tokens(http, endpoint)
+        presence = probe_proof_presence(http, endpoint)
+    assert endpoint.access_token in registered
+    sent = [p.response.request for p in (*probes.cases, *presence.cases)]
+    for request in sent:
+        for value in request.headers.get_list("dpop"):
+            assert (value in registered) == (value != "not-a-jwt!")
+        token = request.headers["authorization"].split(" ", 1)[1]
+        assert token in registered
+    assert "not-a-jwt!" not in registered
+    assert "secret_sink" not in repr(endpoint) and endpoint.access_token not in repr(endpoint)

@@ -66,27 +66,21 @@ def test_unknown_ids_are_rejected_with_a_suggestion() -> None:
         cat.for_profile("nope")
 
 
+def entry(req_id: str = "X-01", level: str = "MUST", profiles: str = '["identity"]') -> str:
+    return (
+        f'[[requirement]]\nid = "{req_id}"\nlevel = "{level}"\narea = "a"\n'
+        f'profiles = {profiles}\nsource = "s"\ntitle = "t"\ntext = "x"\n'
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
         ('[[requirement]]\nid = "X-01"\n', "missing"),
-        (
-            '[[requirement]]\nid = "X-01"\nlevel = "MAY"\narea = "a"\nprofiles = ["identity"]\nsource = "s"\ntitle = "t"\ntext = "x"\n',
-            "level",
-        ),
-        (
-            '[[requirement]]\nid = "X-01"\nlevel = "MUST"\narea = "a"\nprofiles = ["all"]\nsource = "s"\ntitle = "t"\ntext = "x"\n',
-            "profiles",
-        ),
-        (
-            '[[requirement]]\nid = "X-01"\nlevel = "MUST"\narea = "a"\nprofiles = ["identity"]\nsource = "s"\ntitle = "t"\ntext = "x"\n'
-            * 2,
-            "duplicate",
-        ),
-        (
-            '[[requirement]]\nid = "bad id"\nlevel = "MUST"\narea = "a"\nprofiles = ["identity"]\nsource = "s"\ntitle = "t"\ntext = "x"\n',
-            "malformed",
-        ),
+        (entry(level="MAY"), "level"),
+        (entry(profiles='["all"]'), "profiles"),
+        (entry() * 2, "duplicate"),
+        (entry(req_id="bad id"), "malformed"),
     ],
 )
 def test_broken_catalogue_files_are_refused(tmp_path: Path, body: str, fragment: str) -> None:

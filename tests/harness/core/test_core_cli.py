@@ -381,8 +381,8 @@ def test_no_secret_reaches_any_artifact(
         def test_session(target, http, redactor):
             password = target.password(target.accounts[0])
             redactor.add("{token}")
-            r = http.post(target.identity.pds + "/echo", json={{"identifier": "alice", "password": password}},
-                          headers={{"x-note": "{token}"}})
+            body = {{"identifier": "alice", "password": password}}
+            r = http.post(target.identity.pds + "/echo", json=body, headers={{"x-note": "{token}"}})
             assert r.status_code == 500, f"login with {{password}} and {token} answered {{r.text}}"
         """
     )

@@ -24,7 +24,7 @@ def _req(req_id: str, level: str = "MUST") -> Requirement:
     return Requirement(req_id, level, "Area", ("identity",), "test.md", f"title {req_id}", "text")
 
 
-CATALOGUE = Catalogue(tuple(_req(f"T-{i:02d}") for i in range(1, 10)) + (_req("S-01", "SHOULD"),))
+CATALOGUE = Catalogue((*(_req(f"T-{i:02d}") for i in range(1, 10)), _req("S-01", "SHOULD")))
 
 
 def make_plugin(

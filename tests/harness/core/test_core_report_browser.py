@@ -40,7 +40,8 @@ def test_routing(target, http, measure):
 
 @pytest.mark.requirement("XRPC-02")
 def test_envelope(target, http):
-    r = http.get(target.identity.pds + "/xrpc/com.example.nothing", headers={"Authorization": "DPoP abc"})
+    url = target.identity.pds + "/xrpc/com.example.nothing"
+    r = http.get(url, headers={"Authorization": "DPoP abc"})
     require(Failure("XRPC-02", "wrong envelope", "<b>deliberately</b> failing", (r,)))
 
 @pytest.mark.requirement("DPOP-11")

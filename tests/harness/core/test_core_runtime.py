@@ -20,7 +20,6 @@ from conformance.runtime.process import (
     parse_faults,
     parse_ports,
     pick_free_ports,
-    port_in_use,
     reference_services,
     services_for,
 )

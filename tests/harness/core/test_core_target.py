@@ -281,7 +281,10 @@ def test_env_typo_in_a_section_is_an_error(write_target) -> None:
 
 
 def test_env_secret_names_and_harness_vars_are_not_fields(write_target) -> None:
-    text = 'name = "x"\n[[accounts]]\nhandle = "a.example.com"\npassword_env = "ATCONFORM_ACCOUNTS_A_PASSWORD"\n'
+    text = (
+        'name = "x"\n[[accounts]]\nhandle = "a.example.com"\n'
+        'password_env = "ATCONFORM_ACCOUNTS_A_PASSWORD"\n'
+    )
     env = {
         "ATCONFORM_ACCOUNTS_A_PASSWORD": "secret-a",  # looks like a field, is a secret's name
         "ATCONFORM_SECRET_LEDGER": "/tmp/ledger",

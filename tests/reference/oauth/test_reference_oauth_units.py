@@ -23,6 +23,7 @@ from reference_impl.pds.oauth import OAuthConfig, OAuthError, ResourceAuthError
 from reference_impl.pds.oauth.client_auth import JWT_BEARER_ASSERTION, ClientAuthenticator
 from reference_impl.pds.oauth.clients import (
     Client,
+    client_id_url_problem,
     is_loopback_client_id,
     loopback_client,
     parse_scope,
@@ -468,3 +469,24 @@ def test_resource_auth_error_challenge() -> None:
         None, "no credentials", nonce="N1", algs=("ES256",), xrpc_error="AuthRequired"
     )
     assert bare.headers["WWW-Authenticate"] == 'DPoP algs="ES256"'
+
+
+@pytest.mark.parametrize(
+    ("client_id", "allow_http", "ok"),
+    [
+        ("https://app.example.com/client-metadata.json", False, True),
+        ("http://127.0.0.1:5000/client-metadata.json", True, True),
+        ("http://[::1]:5000/client-metadata.json", True, True),
+        ("http://127.0.0.1:5000/client-metadata.json", False, False),
+        ("https://user:pw@app.example.com/c.json", False, False),
+        ("https://app.example.com/c.json#frag", False, False),
+        ("https://exa mple.com/c.json", False, False),
+        ("https://-bad-.example/c.json", False, False),
+        ("https://xn--/c.json", False, False),
+        ("https://%zz/c.json", False, False),
+        ("https://app.example.com:99999/c.json", False, False),
+        ("javascript:alert(1)", True, False),
+    ],
+)
+def test_client_id_url_rules(client_id: str, allow_http: bool, ok: bool) -> None:
+    assert (client_id_url_problem(client_id, allow_http) is None) is ok
