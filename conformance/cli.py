@@ -322,6 +322,9 @@ def pytest_args(
         str(SUITES_INI),
         "--rootdir",
         str(suites_dir),
+        # conftest.py files are looked up under the suites dir, wherever the ini file lives.
+        "--confcutdir",
+        str(suites_dir),
         "-p",
         "no:cacheprovider",
         # Our plugin prints the progress; pytest's own terminal output would interleave.

@@ -18,7 +18,7 @@ What it does:
 - scopes the run's ExchangeRecorder to each test and keeps each test's evidence (the exchanges a
   Failure names first, then the test's other exchanges, capped);
 - provides the fixtures ``target``, ``redactor``, ``recorder``, ``http``, ``measure`` (alias
-  ``record_measurement``) and ``run_info``;
+  ``record_measurement``), ``progress`` (a live bar for long phases) and ``run_info``;
 - writes ``results.json``, ``evidence/exchanges.jsonl`` and ``report.html`` into the run
   directory at the end of the session.
 
@@ -28,9 +28,11 @@ report exactly one failing requirement per broken behaviour uses one requirement
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from conformance.catalogue import PROFILES, Catalogue, load_catalogue
@@ -132,6 +135,52 @@ class Measure:
                 note=self._redactor.text(note),
             )
         )
+
+
+def _no_advance(amount: float = 1.0) -> None:
+    return None
+
+
+class PhaseProgress:
+    """A progress bar for a long phase of a test (``progress`` fixture), e.g. waiting out a
+    rate-limit window: ``with progress("rate-limit window", total=60) as advance: advance(1)``.
+
+    Shown only in the normal output mode; pytest's output capture is suspended while the bar
+    is live so it reaches the terminal.
+    """
+
+    def __init__(self, console: Console | None, capture: Any) -> None:
+        self._console = console
+        self._capture = capture
+
+    @contextmanager
+    def __call__(
+        self, description: str, total: float | None = None
+    ) -> Iterator[Callable[[float], None]]:
+        if self._console is None:
+            yield _no_advance
+            return
+        suspend = (
+            self._capture.global_and_fixture_disabled()
+            if self._capture is not None
+            else contextlib.nullcontext()
+        )
+        with (
+            suspend,
+            Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=self._console,
+            ) as bar,
+        ):
+            task = bar.add_task(description, total=total)
+
+            def advance(amount: float = 1.0) -> None:
+                bar.advance(task, amount)
+
+            yield advance
 
 
 class _TestState:
@@ -510,6 +559,12 @@ class ConformancePlugin:
         ids = requirement_ids(node) if isinstance(node, pytest.Item) else ()
         return Measure(self._measurements.append, node.nodeid, ids, self.redactor)
 
+    @pytest.fixture(name="progress")
+    def progress_fixture(self, request: pytest.FixtureRequest) -> PhaseProgress:
+        """``with progress(description, total) as advance:`` — a live bar for a long phase."""
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        return PhaseProgress(self.console if self.mode == "normal" else None, capture)
+
     @pytest.fixture(name="record_measurement")
     def record_measurement_fixture(self, measure: Measure) -> Measure:
         return measure
@@ -727,6 +782,7 @@ __all__ = [
     "PLUGIN_NAME",
     "ConformancePlugin",
     "Measure",
+    "PhaseProgress",
     "RequirementCollector",
     "RunInfo",
     "disabled",

@@ -1,0 +1,1 @@
+"""The results model, the HTML report and the end-of-run scrub and checksums."""

@@ -24,7 +24,7 @@ from typing import IO
 
 import httpx
 
-from conformance.errors import ConfigError, HarnessError, UsageError
+from conformance.errors import EXIT_USAGE, ConfigError, HarnessError, UsageError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_HEALTH_PATH = "/xrpc/_health"
@@ -352,6 +352,8 @@ class ProcessRuntime:
                 if code is not None:
                     raise HarnessError(
                         f"{name} exited with code {code} while starting; see {r.log_path}",
+                        # Exit 2 is a service's own usage error (e.g. an unknown --fault name).
+                        exit_code=EXIT_USAGE if code == EXIT_USAGE else None,
                         details=self.log_tail(name),
                     )
                 try:

@@ -160,6 +160,10 @@ def dpop_error(response: httpx.Response) -> str | None:
     return None if challenge is None else challenge.params.get("error")
 
 
+def is_success(response: httpx.Response) -> bool:
+    return 200 <= response.status_code < 300
+
+
 def json_body(response: httpx.Response) -> Any:
     """The parsed JSON body, or None when the body is not JSON."""
     try:

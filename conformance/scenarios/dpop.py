@@ -28,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from conformance.clients.dpop import DpopKey, access_token_hash, b64url, htu_of, make_dpop_proof
-from conformance.scenarios.base import NegativeProbes, Probe, dpop_error
+from conformance.scenarios.base import NegativeProbes, Probe, dpop_error, is_success
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,6 @@ def nonce_of(response: httpx.Response) -> str | None:
     """The ``DPoP-Nonce`` a response hands out, if any."""
     value = response.headers.get("dpop-nonce")
     return value or None
-
-
-def is_success(response: httpx.Response) -> bool:
-    return 200 <= response.status_code < 300
 
 
 def send_protected(
@@ -363,14 +359,14 @@ def probe_iat_window(
 ) -> NegativeProbes:
     """DPOP-04: ``iat`` ``offset_seconds`` in the future and in the past."""
     caller, control = _started(http, endpoint)
-    minutes = f"{offset_seconds:g} s"
+    offset = f"{offset_seconds:g} s"
     cases = (
         Probe(
-            f"iat {minutes} in the future",
+            f"iat {offset} in the future",
             caller.send_built(lambda n: [caller.proof(n, iat=time.time() + offset_seconds)]),
         ),
         Probe(
-            f"iat {minutes} in the past",
+            f"iat {offset} in the past",
             caller.send_built(lambda n: [caller.proof(n, iat=time.time() - offset_seconds)]),
         ),
     )

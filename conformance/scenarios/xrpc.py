@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 
 UNKNOWN_NSID = "com.example.atconform.doesNotExist"
+# five 60-character labels: every label is legal, the whole (305 characters) is over 253
+_OVERLONG_HANDLE = ".".join(ch * 60 for ch in "abcde") + ".test"
 _NO_BODY = object()
 
 
@@ -160,7 +162,7 @@ def pds_lexicon_violations(did: str) -> tuple[XrpcCall, ...]:
         XrpcCall(
             "com.atproto.repo.describeRepo",
             "repo is a handle longer than 253 characters",
-            (("repo", "a" * 60 + "." + "b" * 60 + "." + "c" * 60 + "." + "d" * 60 + ".test"),),
+            (("repo", _OVERLONG_HANDLE),),
         ),
         XrpcCall(
             list_records,

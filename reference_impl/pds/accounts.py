@@ -121,7 +121,8 @@ class AccountService:
     def require_repo(self, identifier: str) -> Account:
         account = self.resolve(identifier)
         if account is None:
-            raise XrpcError(400, "RepoNotFound", f"Could not find repo: {identifier}")
+            # com.atproto.repo.* declare no RepoNotFound; real PDSes answer InvalidRequest here.
+            raise XrpcError(400, "InvalidRequest", f"Could not find repo: {identifier}")
         return account
 
     def did_document(self, account: Account) -> dict[str, Any]:

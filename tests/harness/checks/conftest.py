@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from fake_resource_server import FakeResourceServer
-
-from conformance.localserver import serve_in_thread
+from fake_resource_server import Running, running_server
 
 
 @pytest.fixture
@@ -18,19 +15,7 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-@contextmanager
-def _running(
-    misbehaviour: str | None = None, **settings: float
-) -> Iterator[tuple[FakeResourceServer, str]]:
-    server = FakeResourceServer(misbehaviour, **settings)  # type: ignore[arg-type]
-    with serve_in_thread(server.app()) as base:
-        yield server, base
-
-
-Running = Callable[..., AbstractContextManager[tuple[FakeResourceServer, str]]]
-
-
 @pytest.fixture
 def running() -> Running:
     """``with running("ignore_htu") as (server, base_url): ...``"""
-    return _running
+    return running_server

@@ -18,8 +18,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -34,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformance.clients.dpop import DpopKey, access_token_hash, htu_of, jwk_thumbprint
+from conformance.localserver import serve_in_thread
 from conformance.scenarios.dpop import ProtectedEndpoint
 
 MISBEHAVIOURS = frozenset(
@@ -434,6 +435,19 @@ class DateHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_date)
+
+
+@contextmanager
+def running_server(
+    misbehaviour: str | None = None, **settings: float
+) -> Iterator[tuple[FakeResourceServer, str]]:
+    """A fake server with ``misbehaviour`` served on loopback; yields it and its base URL."""
+    server = FakeResourceServer(misbehaviour, **settings)  # type: ignore[arg-type]
+    with serve_in_thread(server.app()) as base:
+        yield server, base
+
+
+Running = Callable[..., AbstractContextManager[tuple[FakeResourceServer, str]]]
 
 
 @contextmanager

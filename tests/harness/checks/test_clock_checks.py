@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import httpx
-import pytest
 from fake_resource_server import FakeResourceServer, serve_own_date
 
 from conformance.checks.clock import FAIL, WARN, ClockFailure, check_clock_offset, check_clock_pair
@@ -26,11 +25,6 @@ def _measure(http: httpx.Client, fault: str | None, *, own_date: bool = True) ->
         served = serve_in_thread(server.app())
     with served as base:
         return measure_clock_offset(http, f"{base}/health", samples=8)
-
-
-@pytest.fixture
-def http() -> httpx.Client:
-    return httpx.Client(timeout=10.0)
 
 
 def test_accurate_clock_passes(http: httpx.Client) -> None:

@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Running
-from fake_resource_server import FakeResourceServer
+from fake_resource_server import FakeResourceServer, Running
 
 from conformance.checks.base import CheckFailed, Failure, require
 from conformance.checks.clock import check_iat_skew

@@ -7,8 +7,7 @@ import json
 
 import httpx
 import pytest
-from conftest import Running
-from fake_resource_server import CREATE_THING, GET_THING, TEST_LEXICONS
+from fake_resource_server import CREATE_THING, GET_THING, TEST_LEXICONS, Running
 
 from conformance.checks.xrpc import (
     check_error_envelope,
@@ -277,3 +276,13 @@ def test_output_schema_rules(catalog: Catalog) -> None:
     assert failure is not None and "text/plain" in failure.message
     with pytest.raises(LookupError):
         check_output_schema(_response(200, good), "com.example.atconform.unknown", catalog)
+
+
+def test_pds_violations_are_invalid_by_the_harness_own_syntax_rules() -> None:
+    from lexicons.syntax import is_valid_handle
+
+    calls = {c.why: c for c in pds_lexicon_violations(DID)}
+    handle = dict(calls["repo is a handle longer than 253 characters"].params)["repo"]
+    assert len(handle) > 253 and not is_valid_handle(handle)
+    assert all(len(label) <= 63 for label in handle.split("."))
+    assert not is_valid_handle(dict(calls["handle is not a handle"].params)["handle"])

@@ -472,3 +472,45 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_serve_port_taken_is_one_line() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        code, _, err = run_cli("serve", "--ports", f"pds={port}")
+    assert code == 2
+    assert_one_line_error(
+        err, f"port {port} is already in use (pds); choose another with --ports pds=PORT"
+    )
+
+
+def test_suite_conftest_fixtures_are_loaded(stub_target: Path, write_suite, tmp_path: Path) -> None:
+    suites = write_suite(
+        identity="""
+        import pytest
+
+        @pytest.mark.requirement("XRPC-01")
+        def test_uses_suite_fixture(suite_fixture):
+            assert suite_fixture == "from the suite's conftest"
+        """
+    )
+    (suites / "identity" / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef suite_fixture():\n"
+        '    return "from the suite\'s conftest"\n'
+    )
+    code, _, _ = run_cli(
+        "verify",
+        "--target",
+        str(stub_target),
+        "--only",
+        "XRPC-01",
+        "--suites-dir",
+        str(suites),
+        "--report-dir",
+        str(tmp_path / "r"),
+    )
+    assert code == 0

@@ -452,3 +452,23 @@ def test_plugin_module_usable_with_dash_p(
     data = json.loads((run_dir / "results.json").read_text())
     assert {r["id"]: r["status"] for r in data["requirements"]}["XRPC-01"] == "pass"
     assert (run_dir / "SHA256SUMS").is_file()
+
+
+@pytest.mark.parametrize("mode", ["normal", "quiet"])
+def test_progress_bar_for_long_phases(pytester: pytest.Pytester, mode: str) -> None:
+    plugin, out = make_plugin(mode=mode)
+    results = run(
+        pytester,
+        plugin,
+        """
+        import pytest
+        @pytest.mark.requirement("T-01")
+        def test_wait(progress):
+            with progress("waiting out the rate-limit window", total=3) as advance:
+                for _ in range(3):
+                    advance(1)
+        """,
+    )
+    assert statuses(results)["T-01"] == "pass"
+    shown = "waiting out the rate-limit window" in out.getvalue()
+    assert shown is (mode == "normal")

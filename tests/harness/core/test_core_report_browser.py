@@ -10,24 +10,7 @@ import pytest
 
 from conformance.cli import main
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.usefixtures("no_plugin_autoload"),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_plugin_autoload")]
 
 SUITE = """
 import pytest
@@ -74,39 +57,25 @@ def report_html(write_suite, write_target, stub_url: str, tmp_path: Path) -> Pat
     return run_dir / "report.html"
 
 
-def test_report_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_report_in_headless_chromium(report_html: Path, tmp_path: Path, open_in_chromium) -> None:
     url = report_html.resolve().as_uri()
-    console: list[tuple[str, str]] = []
-    page_errors: list[str] = []
-    requests: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.on("console", lambda m: console.append((m.type, m.text)))
-            page.on("pageerror", lambda e: page_errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(url, wait_until="load")
-
-            assert page.locator("#verdict").inner_text().startswith("does not conform")
-            assert page.locator("tbody.req").count() == 29
-            assert page.locator("#shown-count").inner_text() == "29 of 29 shown"
-            # Filtering by status: hide everything but the failures.
-            for status in ("disabled", "skip", "pass", "error"):
-                page.locator(f'input[data-status-filter][value="{status}"]').uncheck()
-            assert page.locator("#shown-count").inner_text() == "1 of 29 shown"
-            assert page.locator("#req-XRPC-02").is_visible()
-            assert not page.locator("#req-XRPC-01").is_visible()
-            # Evidence opens and shows the redacted exchange.
-            page.locator("#expand-all").click()
-            evidence = page.locator("#req-XRPC-02 details.exchange pre").first.inner_text()
-            assert "authorization: [redacted]" in evidence
-            assert "<b>deliberately</b> failing" in page.locator("#req-XRPC-02").inner_text()
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        finally:
-            browser.close()
-    assert page_errors == []
-    assert [m for m in console if m[0] in ("error", "warning")] == []
-    assert requests == [url]  # the file itself and nothing else
+    visit = open_in_chromium(url)
+    page = visit.page
+    assert page.locator("#verdict").inner_text().startswith("does not conform")
+    assert page.locator("tbody.req").count() == 29
+    assert page.locator("#shown-count").inner_text() == "29 of 29 shown"
+    # Filtering by status: hide everything but the failures.
+    for status in ("disabled", "skip", "pass", "error"):
+        page.locator(f'input[data-status-filter][value="{status}"]').uncheck()
+    assert page.locator("#shown-count").inner_text() == "1 of 29 shown"
+    assert page.locator("#req-XRPC-02").is_visible()
+    assert not page.locator("#req-XRPC-01").is_visible()
+    # Evidence opens and shows the redacted exchange.
+    page.locator("#expand-all").click()
+    evidence = page.locator("#req-XRPC-02 details.exchange pre").first.inner_text()
+    assert "authorization: [redacted]" in evidence
+    assert "<b>deliberately</b> failing" in page.locator("#req-XRPC-02").inner_text()
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert visit.errors == []
+    assert [m for m in visit.console if m[0] in ("error", "warning")] == []
+    assert visit.requests == [url]  # the file itself and nothing else

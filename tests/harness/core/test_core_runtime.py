@@ -143,7 +143,7 @@ def test_service_that_exits_during_startup(tmp_path: Path, fake_module: str) -> 
         rt.start([spec(fake_module, port, "crash")])
     assert info.value.message.startswith("pds exited with code 2 while starting; see ")
     assert "fatal: cannot open database" in info.value.details
-    assert info.value.exit_code == 3
+    assert info.value.exit_code == 2  # a service's exit 2 is its usage error (bad --fault ...)
     assert rt.urls == {}
 
 
@@ -254,3 +254,50 @@ def test_embedded_verify_leaves_nothing_running(
         import os
 
         os.kill(pid, 0)
+
+
+REFERENCE_PDS = Path(__file__).resolve().parents[3] / "reference_impl" / "pds" / "__main__.py"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REFERENCE_PDS.is_file(), reason="the reference PDS is not in this checkout")
+def test_embedded_verify_with_the_reference_pds(tmp_path: Path, write_suite) -> None:
+    """H-CLI-01 for real: start reference_impl.pds, run, stop; nothing is left listening."""
+    import json
+
+    from conformance.cli import main
+
+    suites = write_suite(
+        identity="""
+        import pytest
+
+        @pytest.mark.requirement("XRPC-01")
+        def test_unknown_nsid(target, http):
+            r = http.get(target.identity.pds + "/xrpc/com.example.nothing")
+            assert r.status_code in (404, 501)
+            assert r.json()["error"] == "MethodNotImplemented"
+        """
+    )
+    out = io.StringIO()
+    code = main(
+        [
+            "verify",
+            "--profile",
+            "identity",
+            "--only",
+            "XRPC-01",
+            "--suites-dir",
+            str(suites),
+            "--report-dir",
+            str(tmp_path / "reports"),
+        ],
+        out=out,
+        err=io.StringIO(),
+    )
+    assert code == 0, out.getvalue()
+    (run_dir,) = list((tmp_path / "reports").iterdir())
+    data = json.loads((run_dir / "results.json").read_text())
+    pds = data["target"]["identity"]["pds"]
+    assert data["target"]["embedded"] is True
+    assert (run_dir / "logs" / "pds.log").stat().st_size > 0
+    assert not _accepts(int(pds.rsplit(":", 1)[1]))

@@ -1,0 +1,108 @@
+"""Fixtures of the identity suite: the PDS, its accounts, and an OAuth session on it.
+
+Setup failures here (an account cannot be created, the OAuth login does not complete) raise
+``XrpcCallFailed``/``OAuthFlowError``, which the plugin reports as ``error`` — the harness could not
+run the check — rather than as a verdict on the requirement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conformance.clients.dpop import DpopKey
+from conformance.clients.oauth import OAuthClient, OAuthSession
+from conformance.clients.pds import PdsClient, Session
+from conformance.clients.xrpc import XrpcClient
+from conformance.evidence import ExchangeRecorder
+from conformance.plugin import disabled
+from conformance.provision import AccountCredentials, provision_accounts
+from conformance.redact import Redactor
+from conformance.scenarios.dpop import ProtectedEndpoint
+from conformance.target import TargetProfile
+
+# DPoP probes need a resource the token grants; getSession is one every PDS serves to OAuth clients.
+PROTECTED_NSID = "com.atproto.server.getSession"
+MIN_ACCOUNTS = 2
+
+
+@pytest.fixture(scope="session")
+def session_http(recorder: ExchangeRecorder) -> Iterator[httpx.Client]:
+    """A recorded client for session-wide setup (the per-test ``http`` is function-scoped)."""
+    with httpx.Client(timeout=30.0, follow_redirects=False, event_hooks=recorder.event_hooks()) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def pds(pds_url: str, session_http: httpx.Client, redactor: Redactor) -> PdsClient:
+    return PdsClient(XrpcClient(pds_url, session_http), redactor)
+
+
+@pytest.fixture(scope="session")
+def accounts(target: TargetProfile, pds: PdsClient, redactor: Redactor) -> list[AccountCredentials]:
+    """At least two accounts on the PDS: provisioned by the harness, or given by the profile."""
+    if target.provision.enabled:
+        invite = target.secret(target.provision.invite_code_env) if target.provision.invite_code_env else None
+        count = max(target.provision.count, MIN_ACCOUNTS)
+        return provision_accounts(pds, count, target.provision.handle_domain, invite, redactor)
+    given: list[AccountCredentials] = []
+    for account in target.accounts:
+        password = target.password(account)
+        session = pds.login(account.handle, password)
+        given.append(AccountCredentials(account.handle, session.did, password))
+    if len(given) < MIN_ACCOUNTS:
+        disabled(f"the identity suite needs {MIN_ACCOUNTS} accounts; the profile gives {len(given)}")
+    return given
+
+
+@pytest.fixture(scope="session")
+def account(accounts: list[AccountCredentials]) -> AccountCredentials:
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def other_account(accounts: list[AccountCredentials]) -> AccountCredentials:
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def legacy_session(pds: PdsClient, account: AccountCredentials) -> Session:
+    """A password session (createSession) of the first account."""
+    return pds.login(account.handle, account.password)
+
+
+@pytest.fixture(scope="session")
+def oauth_client(session_http: httpx.Client, redactor: Redactor) -> OAuthClient:
+    """The harness as an ATProto loopback (public) OAuth client."""
+    return OAuthClient(session_http, redactor)
+
+
+@pytest.fixture(scope="session")
+def oauth_session(oauth_client: OAuthClient, pds_url: str, account: AccountCredentials) -> OAuthSession:
+    """A DPoP-bound OAuth session of the first account, obtained through PAR → form → token."""
+    return oauth_client.login(pds_url, account.handle, account.password)
+
+
+@pytest.fixture
+def protected_endpoint(oauth_session: OAuthSession, pds_url: str) -> ProtectedEndpoint:
+    """The PDS as a DPoP resource server: a method the session's token may call."""
+    return ProtectedEndpoint(
+        url=f"{pds_url.rstrip('/')}/xrpc/{PROTECTED_NSID}",
+        method="GET",
+        access_token=oauth_session.access_token,
+        key=oauth_session.dpop_key,
+    )
+
+
+@pytest.fixture
+def fresh_oauth_session(oauth_client: OAuthClient, pds_url: str, account: AccountCredentials) -> OAuthSession:
+    """A session of its own, for probes that revoke or use up tokens."""
+    return oauth_client.login(pds_url, account.handle, account.password)
+
+
+@pytest.fixture
+def stranger_key() -> DpopKey:
+    """A DPoP key no token is bound to."""
+    return DpopKey.generate()
