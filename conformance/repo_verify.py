@@ -13,7 +13,7 @@ import hashlib
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import cbrrr
@@ -32,7 +32,7 @@ class CarInvalid(ValueError):
     """The bytes are not a well-formed CAR whose blocks match their CIDs."""
 
 
-class VerificationLevel(str, Enum):
+class VerificationLevel(StrEnum):
     SIGNATURE_VERIFIED = "signature-verified"
     CID_ONLY = "cid-only"
 
@@ -105,7 +105,7 @@ def read_car(data: bytes) -> Car:
         if codec not in (CODEC_DAG_CBOR, CODEC_RAW):
             raise CarInvalid(f"block {cid} has unsupported codec 0x{codec:x}")
         blocks[cid] = block
-    return Car(tuple(roots), blocks)
+    return Car(tuple(r for r in roots if isinstance(r, CID)), blocks)
 
 
 class _CarBlockStore(BlockStore):
@@ -139,7 +139,9 @@ def atproto_signing_key(did_document: Mapping[str, Any]) -> str | None:
         if not isinstance(method, Mapping):
             continue
         method_id = str(method.get("id", ""))
-        if method_id in ("#atproto", f"{did}#atproto") and isinstance(method.get("publicKeyMultibase"), str):
+        if method_id in ("#atproto", f"{did}#atproto") and isinstance(
+            method.get("publicKeyMultibase"), str
+        ):
             return "did:key:" + method["publicKeyMultibase"]
     return None
 
@@ -197,7 +199,9 @@ class RecordProof:
     value: Any
 
 
-def verify_record_proof(car_bytes: bytes, did: str, collection: str, rkey: str, did_key: str | None) -> RecordProof:
+def verify_record_proof(
+    car_bytes: bytes, did: str, collection: str, rkey: str, did_key: str | None
+) -> RecordProof:
     """A ``sync.getRecord`` CAR: commit → MST path → record (or its absence)."""
     car = read_car(car_bytes)
     commit = check_commit(car, did, did_key)

@@ -43,6 +43,7 @@ def open_in_chromium() -> Iterator[Callable[[str], PageVisit]]:
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
         )
         try:
+
             def visit(url: str) -> PageVisit:
                 page = browser.new_context().new_page()
                 seen = PageVisit(page)

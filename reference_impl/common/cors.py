@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ALLOWED_HEADERS = ("authorization", "dpop", "content-type", "atproto-accept-labelers", "atproto-proxy")
+ALLOWED_HEADERS = (
+    "authorization",
+    "dpop",
+    "content-type",
+    "atproto-accept-labelers",
+    "atproto-proxy",
+)
 EXPOSED_HEADERS = (
     "dpop-nonce",
     "www-authenticate",
@@ -63,7 +69,9 @@ class CorsMiddleware:
             if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
                 response_headers["Access-Control-Allow-Origin"] = origin or "*"
-                response_headers["Access-Control-Expose-Headers"] = ", ".join(self.policy.exposed_headers)
+                response_headers["Access-Control-Expose-Headers"] = ", ".join(
+                    self.policy.exposed_headers
+                )
                 if origin:
                     response_headers.add_vary_header("Origin")
             await send(message)

@@ -98,10 +98,14 @@ async def _on_oauth_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    name = _GENERIC_NAMES.get(exc.status_code, "InvalidRequest" if exc.status_code < 500 else "InternalServerError")
+    name = _GENERIC_NAMES.get(
+        exc.status_code, "InvalidRequest" if exc.status_code < 500 else "InternalServerError"
+    )
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else name
     headers = dict(exc.headers or {})
-    return JSONResponse({"error": name, "message": message}, status_code=exc.status_code, headers=headers)
+    return JSONResponse(
+        {"error": name, "message": message}, status_code=exc.status_code, headers=headers
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

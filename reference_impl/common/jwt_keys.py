@@ -14,9 +14,12 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def sign_jwt(claims: Mapping[str, Any], key: SigningKey, extra_headers: Mapping[str, Any] | None = None) -> str:
+def sign_jwt(
+    claims: Mapping[str, Any], key: SigningKey, extra_headers: Mapping[str, Any] | None = None
+) -> str:
     header = {"typ": "JWT", "alg": key.jwt_alg, **(extra_headers or {})}
     signing_input = ".".join(
-        _b64url(json.dumps(part, separators=(",", ":")).encode("utf-8")) for part in (header, dict(claims))
+        _b64url(json.dumps(part, separators=(",", ":")).encode("utf-8"))
+        for part in (header, dict(claims))
     )
     return f"{signing_input}.{_b64url(key.sign(signing_input.encode('ascii')))}"

@@ -43,17 +43,26 @@ def parse_settings(
     environ: Mapping[str, str] | None = None,
 ) -> ServiceSettings:
     env = dict(os.environ if environ is None else environ)
-    parser = argparse.ArgumentParser(prog=f"python -m reference_impl.{name}", description=f"reference {name}")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m reference_impl.{name}", description=f"reference {name}"
+    )
     parser.add_argument("--host", default=env.get(f"{prefix}_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=_int_env(env, f"{prefix}_PORT", default_port, parser))
+    parser.add_argument(
+        "--port", type=int, default=_int_env(env, f"{prefix}_PORT", default_port, parser)
+    )
     parser.add_argument("--data-dir", default=env.get(f"{prefix}_DATA_DIR", f"./data/{name}"))
     parser.add_argument("--public-url", default=env.get(f"{prefix}_PUBLIC_URL"))
     parser.add_argument(
-        "--fault", action="append", default=None, metavar="NAME",
+        "--fault",
+        action="append",
+        default=None,
+        metavar="NAME",
         help="start with a deliberate fault (repeatable); for testing the harness",
     )
     args = parser.parse_args(argv)
-    fault_names = args.fault if args.fault is not None else env.get(f"{prefix}_FAULTS", "").split(",")
+    fault_names = (
+        args.fault if args.fault is not None else env.get(f"{prefix}_FAULTS", "").split(",")
+    )
     try:
         faults = Faults.parse(fault_names, known_faults)
     except UnknownFault as exc:
@@ -72,7 +81,9 @@ def parse_settings(
     )
 
 
-def _int_env(env: Mapping[str, str], key: str, default: int, parser: argparse.ArgumentParser) -> int:
+def _int_env(
+    env: Mapping[str, str], key: str, default: int, parser: argparse.ArgumentParser
+) -> int:
     raw = env.get(key)
     if raw is None or raw == "":
         return default
@@ -88,7 +99,7 @@ def _url_host(host: str) -> str:
 
 
 class AccessLog:
-    """One line per request: method, path without the query string (it may hold secrets), status, ms."""
+    """One line per request: method, path (never the query string: it may hold secrets), status."""
 
     def __init__(self, app: ASGIApp, logger: logging.Logger) -> None:
         self.app = app
@@ -111,7 +122,11 @@ class AccessLog:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.logger.info(
-                "%s %s %s %.1fms", scope["method"], scope["path"], status[0] if status else "-", elapsed_ms
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status[0] if status else "-",
+                elapsed_ms,
             )
 
 
@@ -131,12 +146,23 @@ def run_service(
     logger = configure_logging(settings.name)
     logger.info(
         "starting %s on %s:%s (public URL %s, data %s, system time %s%s)",
-        settings.name, settings.host, settings.port, settings.public_url, settings.data_dir,
+        settings.name,
+        settings.host,
+        settings.port,
+        settings.public_url,
+        settings.data_dir,
         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         f", FAULTS {sorted(settings.faults.active)}" if settings.faults else "",
     )
-    app = AccessLog(build_app(settings), logging.getLogger(f"reference_impl.{settings.name}.access"))
+    app = AccessLog(
+        build_app(settings), logging.getLogger(f"reference_impl.{settings.name}.access")
+    )
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-        lifespan="on", timeout_graceful_shutdown=5,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )

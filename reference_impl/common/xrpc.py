@@ -95,7 +95,9 @@ class XrpcRouter:
     def procedure(self, nsid: str, auth: AuthMode = "required") -> Callable[[Handler], Handler]:
         return self._register(nsid, "procedure", auth)
 
-    def _register(self, nsid: str, kind: Literal["query", "procedure"], auth: AuthMode) -> Callable[[Handler], Handler]:
+    def _register(
+        self, nsid: str, kind: Literal["query", "procedure"], auth: AuthMode
+    ) -> Callable[[Handler], Handler]:
         schema = self.catalog.method(nsid)
         if schema is None and not nsid.startswith("_"):
             raise ValueError(f"no lexicon for {nsid}")
@@ -120,9 +122,13 @@ class XrpcRouter:
         if method is None:
             raise XrpcError(501, "MethodNotImplemented", f"Method not implemented: {nsid}")
         expected_verb = "POST" if method.kind == "procedure" else "GET"
-        if request.method != expected_verb and not (request.method == "HEAD" and expected_verb == "GET"):
+        if request.method != expected_verb and not (
+            request.method == "HEAD" and expected_verb == "GET"
+        ):
             raise XrpcError(
-                405, "InvalidRequest", f"{nsid} is a {method.kind}; use {expected_verb}",
+                405,
+                "InvalidRequest",
+                f"{nsid} is a {method.kind}; use {expected_verb}",
                 headers={"Allow": expected_verb},
             )
 
@@ -161,18 +167,24 @@ class XrpcRouter:
         except LexiconValidationError as exc:
             raise invalid_request(f"Invalid parameters: {exc}") from exc
 
-    async def _input(self, request: Request, nsid: str, method: _Method) -> tuple[Any, bytes | None, str | None]:
+    async def _input(
+        self, request: Request, nsid: str, method: _Method
+    ) -> tuple[Any, bytes | None, str | None]:
         if method.kind != "procedure":
             return None, None, None
         schema = self.catalog.method(nsid)
         encoding = schema.input_encoding if schema else None
-        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or None
+        content_type = (request.headers.get("content-type") or "").split(";")[
+            0
+        ].strip().lower() or None
         raw = await self._read_body(request)
         if encoding is None:
             return None, raw or None, content_type
         if encoding == "application/json":
             if content_type != "application/json":
-                raise invalid_request(f"Expected application/json input, got {content_type or 'no content type'}")
+                raise invalid_request(
+                    f"Expected application/json input, got {content_type or 'no content type'}"
+                )
             try:
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
@@ -182,20 +194,28 @@ class XrpcRouter:
             except LexiconValidationError as exc:
                 raise invalid_request(f"Invalid input: {exc}") from exc
             return body, raw, content_type
-        if encoding not in ("*/*", content_type) and not _media_range_matches(encoding, content_type):
-            raise invalid_request(f"Expected {encoding} input, got {content_type or 'no content type'}")
+        if encoding not in ("*/*", content_type) and not _media_range_matches(
+            encoding, content_type
+        ):
+            raise invalid_request(
+                f"Expected {encoding} input, got {content_type or 'no content type'}"
+            )
         return None, raw, content_type
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise XrpcError(413, "PayloadTooLarge", f"Request body over {self.max_body_bytes} bytes")
+            raise XrpcError(
+                413, "PayloadTooLarge", f"Request body over {self.max_body_bytes} bytes"
+            )
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise XrpcError(413, "PayloadTooLarge", f"Request body over {self.max_body_bytes} bytes")
+                raise XrpcError(
+                    413, "PayloadTooLarge", f"Request body over {self.max_body_bytes} bytes"
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -203,7 +223,9 @@ class XrpcRouter:
         if isinstance(result, Response):
             return result
         if isinstance(result, Blob):
-            return Response(result.data, media_type=result.content_type, headers=dict(result.headers))
+            return Response(
+                result.data, media_type=result.content_type, headers=dict(result.headers)
+            )
         if result is None:
             return Response(status_code=200)
         if self.catalog.method(nsid) is not None:
@@ -212,7 +234,9 @@ class XrpcRouter:
             except LexiconValidationError as exc:
                 # A reference bug, not a client error: log it loudly and do not send bad data.
                 log.error("output of %s violates its lexicon: %s", nsid, exc)
-                raise XrpcError(500, "InternalServerError", "Response failed output validation") from exc
+                raise XrpcError(
+                    500, "InternalServerError", "Response failed output validation"
+                ) from exc
         return JSONResponse(result)
 
 

@@ -1,4 +1,4 @@
-"""Accounts: creation (with a did:plc and a secp256k1 repo key), lookup, passwords, app passwords."""
+"""Accounts: creation (a did:plc and a secp256k1 repo key), lookup, passwords, app passwords."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from lexicons.syntax import is_valid_did, is_valid_handle
 from ..common.errors import XrpcError, invalid_request
 from ..common.sqlite import Database
 from ..primitives import dagcbor
-from ..primitives.keys import SigningKey, generate_signing_key, load_signing_key
+from ..primitives.keys import Curve, SigningKey, generate_signing_key, load_signing_key
 from . import identity, passwords
 from .config import PdsConfig
 
-REPO_KEY_CURVE = "secp256k1"
+REPO_KEY_CURVE: Curve = "secp256k1"
 
 
 @dataclass(frozen=True)
@@ -68,23 +68,34 @@ class AccountService:
             raise invalid_request(f"Handle must end with one of: {domains}", "UnsupportedDomain")
         return handle
 
-    def create(self, handle: str, password: str, email: str | None, invite_code: str | None) -> Account:
+    def create(
+        self, handle: str, password: str, email: str | None, invite_code: str | None
+    ) -> Account:
         if self.config.invite_code is not None and invite_code != self.config.invite_code:
             raise invalid_request("A valid invite code is required", "InvalidInviteCode")
         handle = self.normalise_handle(handle)
         if not password:
             raise invalid_request("A password is required", "InvalidPassword")
         signing_key = generate_signing_key(REPO_KEY_CURVE)
-        operation = identity.genesis_operation(signing_key, self.rotation_key, handle, self.config.public_url)
+        operation = identity.genesis_operation(
+            signing_key, self.rotation_key, handle, self.config.public_url
+        )
         did = identity.did_for_operation(operation)
         account = Account(did, handle, email, signing_key, now_iso())
         try:
             with self.db.transaction() as conn:
                 conn.execute(
-                    "INSERT INTO account (did, handle, email, password_hash, signing_key, plc_operation, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (did, handle, email, passwords.hash_password(password), signing_key.private_bytes(),
-                     dagcbor.encode(operation), account.created_at),
+                    "INSERT INTO account (did, handle, email, password_hash, signing_key,"
+                    " plc_operation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        did,
+                        handle,
+                        email,
+                        passwords.hash_password(password),
+                        signing_key.private_bytes(),
+                        dagcbor.encode(operation),
+                        account.created_at,
+                    ),
                 )
                 self.on_created(conn, account)
         except sqlite3.IntegrityError as exc:
@@ -144,7 +155,8 @@ class AccountService:
             return Login(account, None, True)
         if passwords.looks_like_app_password(password):
             for app in self.db.query(
-                "SELECT name, password_hash, privileged FROM app_password WHERE did = ?", (account.did,)
+                "SELECT name, password_hash, privileged FROM app_password WHERE did = ?",
+                (account.did,),
             ):
                 if passwords.verify_password(password, app["password_hash"]):
                     return Login(account, app["name"], bool(app["privileged"]))
@@ -159,27 +171,42 @@ class AccountService:
         try:
             with self.db.transaction() as conn:
                 conn.execute(
-                    "INSERT INTO app_password (did, name, password_hash, privileged, created_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO app_password (did, name, password_hash, privileged, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
                     (did, name, passwords.hash_password(password), int(privileged), created_at),
                 )
         except sqlite3.IntegrityError as exc:
             raise invalid_request(f"App password {name!r} already exists", "DuplicateName") from exc
-        return {"name": name, "password": password, "createdAt": created_at, "privileged": privileged}
+        return {
+            "name": name,
+            "password": password,
+            "createdAt": created_at,
+            "privileged": privileged,
+        }
 
     def list_app_passwords(self, did: str) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT name, created_at, privileged FROM app_password WHERE did = ? ORDER BY created_at", (did,)
+            "SELECT name, created_at, privileged FROM app_password"
+            " WHERE did = ? ORDER BY created_at",
+            (did,),
         )
-        return [{"name": r["name"], "createdAt": r["created_at"], "privileged": bool(r["privileged"])} for r in rows]
+        return [
+            {"name": r["name"], "createdAt": r["created_at"], "privileged": bool(r["privileged"])}
+            for r in rows
+        ]
 
     def revoke_app_password(self, did: str, name: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM app_password WHERE did = ? AND name = ?", (did, name))
-            conn.execute("DELETE FROM refresh_token WHERE did = ? AND app_password_name = ?", (did, name))
+            conn.execute(
+                "DELETE FROM refresh_token WHERE did = ? AND app_password_name = ?", (did, name)
+            )
 
     def app_password_privileged(self, did: str, name: str) -> bool | None:
         """Whether the app password is privileged; None when it no longer exists."""
-        row = self.db.query_one("SELECT privileged FROM app_password WHERE did = ? AND name = ?", (did, name))
+        row = self.db.query_one(
+            "SELECT privileged FROM app_password WHERE did = ? AND name = ?", (did, name)
+        )
         return bool(row["privileged"]) if row else None
 
 

@@ -49,7 +49,13 @@ def build_pds(config: PdsConfig, clock: Callable[[], float] = time.time) -> Pds:
         tids.observe(last_rev)
     accounts = AccountService(db, config, secrets.rotation_key, on_created=repos.create_repo)
     sessions = SessionService(
-        db, accounts, secrets.session_secret, config.service_did, config.access_ttl_s, config.refresh_ttl_s, clock
+        db,
+        accounts,
+        secrets.session_secret,
+        config.service_did,
+        config.access_ttl_s,
+        config.refresh_ttl_s,
+        clock,
     )
     return Pds(config, db, catalog, accounts, sessions, repos, blobs, clock)
 

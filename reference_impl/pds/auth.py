@@ -24,16 +24,25 @@ class PdsAuthenticator:
             return None
         scheme, _, token = values[0].strip().partition(" ")
         token = token.strip()
-        if len(values) == 1 and scheme.lower() == "bearer" and token and not self.oauth.recognizes_token(token):
+        if (
+            len(values) == 1
+            and scheme.lower() == "bearer"
+            and token
+            and not self.oauth.recognizes_token(token)
+        ):
             session = await run_in_threadpool(self.pds.sessions.verify_access, token)
-            via = "session" if session.scope == ACCESS_SCOPE else "app-password"
-            return AuthResult(Caller(session.did, via, session.scope))
+            if session.scope == ACCESS_SCOPE:
+                return AuthResult(Caller(session.did, "session", session.scope))
+            return AuthResult(Caller(session.did, "app-password", session.scope))
         # DPoP proofs name the URL the client addressed: the public URL, not the bound socket.
         url = self.pds.config.public_url + request.url.path
         try:
-            principal = await run_in_threadpool(self.oauth.verify_access, request.headers, request.method, url)
+            principal = await run_in_threadpool(
+                self.oauth.verify_access, request.headers, request.method, url
+            )
         except ResourceAuthError as exc:
             raise exc.as_xrpc_error() from exc
         return AuthResult(
-            Caller(principal.did, "oauth", principal.scope), {"DPoP-Nonce": self.oauth.current_nonce()}
+            Caller(principal.did, "oauth", principal.scope),
+            {"DPoP-Nonce": self.oauth.current_nonce()},
         )

@@ -32,7 +32,8 @@ class BlobService:
         mime = mime_type or "application/octet-stream"
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO blob (did, cid, mime_type, size, content, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO blob (did, cid, mime_type, size, content, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (did, cid, mime, len(data), data, now_iso()),
             )
         return {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}
@@ -46,9 +47,14 @@ class BlobService:
         return StoredBlob(row["cid"], row["mime_type"], row["size"], bytes(row["content"]))
 
     def exists(self, did: str, cid: str) -> bool:
-        return self.db.query_one("SELECT 1 FROM blob WHERE did = ? AND cid = ?", (did, cid)) is not None
+        return (
+            self.db.query_one("SELECT 1 FROM blob WHERE did = ? AND cid = ?", (did, cid))
+            is not None
+        )
 
-    def list_referenced(self, did: str, since: str | None, limit: int, cursor: str | None) -> tuple[list[str], str | None]:
+    def list_referenced(
+        self, did: str, since: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[str], str | None]:
         """Blob CIDs that current records reference, in CID order, paginated by CID."""
         rows = self.db.query(
             "SELECT DISTINCT blob_cid FROM record_blob WHERE did = ? AND blob_cid > ? AND rev > ?"

@@ -8,7 +8,7 @@ import hmac
 import secrets
 
 _N, _R, _P = 2**14, 8, 1
-_APP_PASSWORD_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+_APP_PASSWORD_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # noqa: S105 (an alphabet)
 
 
 def hash_password(password: str) -> str:
@@ -27,7 +27,9 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if scheme != "scrypt":
         return False
-    actual = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=len(expected))
+    actual = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=len(expected)
+    )
     return hmac.compare_digest(actual, expected)
 
 

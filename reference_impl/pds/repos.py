@@ -40,7 +40,7 @@ class RecordWrite:
     collection: str
     rkey: str | None
     value: dict[str, Any] | None = None
-    swap_record: str | None | _Unset = UNSET
+    swap_record: str | _Unset | None = UNSET
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,10 @@ class RepoService:
         result = repo.empty_commit(account.did, account.signing_key, self.tids.next())
         self._persist(conn, account.did, result)
 
-    def _prepare(self, write: RecordWrite, validate: bool | None) -> tuple[repo.WriteOp | None, str | None, str]:
-        """Check one write and turn its record into IPLD form; returns (op, validation status, rkey)."""
+    def _prepare(
+        self, write: RecordWrite, validate: bool | None
+    ) -> tuple[repo.WriteOp | None, str | None, str]:
+        """Check one write and make its record IPLD; returns (op, validation status, rkey)."""
         if not is_valid_nsid(write.collection):
             raise invalid_request(f"Invalid collection NSID: {write.collection!r}")
         schema = self.catalog.record_schema(write.collection)
@@ -124,14 +126,21 @@ class RepoService:
                 rkey = self.tids.next()
         if not is_valid_record_key(rkey):
             raise invalid_request(f"Invalid record key: {rkey!r}")
-        if schema is not None and schema.key.startswith("literal:") and rkey != schema.key.removeprefix("literal:"):
-            raise invalid_request(f"{write.collection} records must use the key {schema.key.removeprefix('literal:')!r}")
+        if (
+            schema is not None
+            and schema.key.startswith("literal:")
+            and rkey != schema.key.removeprefix("literal:")
+        ):
+            literal = schema.key.removeprefix("literal:")
+            raise invalid_request(f"{write.collection} records must use the key {literal!r}")
         if write.action == "delete":
             return None, None, rkey
         value = dict(write.value or {})
         declared_type = value.setdefault("$type", write.collection)
         if declared_type != write.collection:
-            raise invalid_request(f"Record $type {declared_type!r} does not match collection {write.collection!r}")
+            raise invalid_request(
+                f"Record $type {declared_type!r} does not match collection {write.collection!r}"
+            )
         try:
             check_data_model(value)
         except LexiconValidationError as exc:
@@ -144,7 +153,9 @@ class RepoService:
                 raise invalid_request(f"Invalid {write.collection} record: {exc}") from exc
             status = "valid"
         elif schema is None and validate is True:
-            raise invalid_request(f"Unknown lexicon {write.collection}; cannot validate (use validate=false)")
+            raise invalid_request(
+                f"Unknown lexicon {write.collection}; cannot validate (use validate=false)"
+            )
         op = repo.WriteOp(write.action, write.collection, rkey, dagcbor.json_to_ipld(value))
         return op, status, rkey
 
@@ -173,18 +184,33 @@ class RepoService:
                     if write.action == "delete":
                         raise XrpcError(400, "RecordNotFound", f"Could not locate record: {uri}")
                     op = repo.WriteOp("create", write.collection, rkey, op.value if op else None)
-                ops.append(op if op is not None else repo.WriteOp("delete", write.collection, rkey, None))
+                ops.append(
+                    op if op is not None else repo.WriteOp("delete", write.collection, rkey, None)
+                )
                 results.append(WriteResult(write.action, uri, None, status))
             if not ops:
                 raise invalid_request("No writes given")
             rev = self.tids.next()
-            result = repo.apply_writes(SqliteBlocks(conn, account.did), account.did, account.signing_key, head_cid, ops, rev)
+            result = repo.apply_writes(
+                SqliteBlocks(conn, account.did),
+                account.did,
+                account.signing_key,
+                head_cid,
+                ops,
+                rev,
+            )
             self._persist(conn, account.did, result)
             for op in ops:
                 self._index(conn, account.did, op, result)
         final = tuple(
-            WriteResult(r.action, r.uri, result.record_cids[(o.collection, o.rkey)].encode() if o.action != "delete" else None,
-                        r.validation_status)
+            WriteResult(
+                r.action,
+                r.uri,
+                result.record_cids[(o.collection, o.rkey)].encode()
+                if o.action != "delete"
+                else None,
+                r.validation_status,
+            )
             for r, o in zip(results, ops, strict=True)
         )
         return CommitOutcome(result.commit_cid.encode(), result.rev, final)
@@ -203,7 +229,9 @@ class RepoService:
             (did, result.commit_cid.encode(), result.rev),
         )
 
-    def _index(self, conn: sqlite3.Connection, did: str, op: repo.WriteOp, result: repo.CommitResult) -> None:
+    def _index(
+        self, conn: sqlite3.Connection, did: str, op: repo.WriteOp, result: repo.CommitResult
+    ) -> None:
         key = (did, op.collection, op.rkey)
         conn.execute("DELETE FROM record_blob WHERE did = ? AND collection = ? AND rkey = ?", key)
         if op.action == "delete":
@@ -212,14 +240,21 @@ class RepoService:
         cid = result.record_cids[(op.collection, op.rkey)].encode()
         conn.execute(
             "INSERT INTO record (did, collection, rkey, cid, rev) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(did, collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev",
+            " ON CONFLICT(did, collection, rkey)"
+            " DO UPDATE SET cid = excluded.cid, rev = excluded.rev",
             (*key, cid, result.rev),
         )
         for blob_cid in sorted(set(_blob_refs(op.value))):
-            if conn.execute("SELECT 1 FROM blob WHERE did = ? AND cid = ?", (did, blob_cid)).fetchone() is None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM blob WHERE did = ? AND cid = ?", (did, blob_cid)
+                ).fetchone()
+                is None
+            ):
                 raise invalid_request(f"Could not find blob: {blob_cid}", "BlobNotFound")
             conn.execute(
-                "INSERT OR IGNORE INTO record_blob (did, collection, rkey, blob_cid, rev) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO record_blob (did, collection, rkey, blob_cid, rev)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (*key, blob_cid, result.rev),
             )
 
@@ -233,7 +268,8 @@ class RepoService:
     @staticmethod
     def _record_cid(conn: sqlite3.Connection, did: str, collection: str, rkey: str) -> str | None:
         row = conn.execute(
-            "SELECT cid FROM record WHERE did = ? AND collection = ? AND rkey = ?", (did, collection, rkey)
+            "SELECT cid FROM record WHERE did = ? AND collection = ? AND rkey = ?",
+            (did, collection, rkey),
         ).fetchone()
         return row["cid"] if row else None
 
@@ -248,7 +284,9 @@ class RepoService:
         value: dict[str, Any] = dagcbor.ipld_to_json(dagcbor.decode(block))
         return value
 
-    def get_record(self, did: str, collection: str, rkey: str, cid: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    def get_record(
+        self, did: str, collection: str, rkey: str, cid: str | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
         with self.db.snapshot() as conn:
             current = self._record_cid(conn, did, collection, rkey)
             if current is None or (cid is not None and cid != current):
@@ -260,22 +298,34 @@ class RepoService:
     ) -> tuple[list[dict[str, Any]], str | None]:
         # Newest first by default: TID keys sort by time, so descending key order.
         if reverse:
-            sql = "SELECT rkey, cid FROM record WHERE did = ? AND collection = ? AND rkey > ? ORDER BY rkey ASC LIMIT ?"
+            sql = (
+                "SELECT rkey, cid FROM record WHERE did = ? AND collection = ? AND rkey > ?"
+                " ORDER BY rkey ASC LIMIT ?"
+            )
             bound = cursor or ""
         else:
-            sql = "SELECT rkey, cid FROM record WHERE did = ? AND collection = ? AND rkey < ? ORDER BY rkey DESC LIMIT ?"
+            sql = (
+                "SELECT rkey, cid FROM record WHERE did = ? AND collection = ? AND rkey < ?"
+                " ORDER BY rkey DESC LIMIT ?"
+            )
             bound = cursor or "\U0010ffff"
         with self.db.snapshot() as conn:
             rows = conn.execute(sql, (did, collection, bound, limit + 1)).fetchall()
             records = [
-                {"uri": f"at://{did}/{collection}/{r['rkey']}", "cid": r["cid"], "value": self._value(conn, did, r["cid"])}
+                {
+                    "uri": f"at://{did}/{collection}/{r['rkey']}",
+                    "cid": r["cid"],
+                    "value": self._value(conn, did, r["cid"]),
+                }
                 for r in rows[:limit]
             ]
         next_cursor = rows[limit - 1]["rkey"] if len(rows) > limit else None
         return records, next_cursor
 
     def collections(self, did: str) -> list[str]:
-        rows = self.db.query("SELECT DISTINCT collection FROM record WHERE did = ? ORDER BY collection", (did,))
+        rows = self.db.query(
+            "SELECT DISTINCT collection FROM record WHERE did = ? ORDER BY collection", (did,)
+        )
         return [r["collection"] for r in rows]
 
     def export(self, did: str, since: str | None) -> bytes:
@@ -290,7 +340,9 @@ class RepoService:
                 ).fetchone()
                 return row["rev"] if row else None
 
-            return repo.export_car(SqliteBlocks(conn, did), head_cid, since_rev=since, rev_of_block=rev_of_block)
+            return repo.export_car(
+                SqliteBlocks(conn, did), head_cid, since_rev=since, rev_of_block=rev_of_block
+            )
 
     def proof(self, did: str, collection: str, rkey: str) -> bytes:
         with self.db.snapshot() as conn:

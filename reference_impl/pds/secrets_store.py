@@ -32,8 +32,12 @@ def _load_or_create(db: Database, name: str, make: Callable[[], bytes]) -> bytes
 
 
 def load_server_secrets(db: Database) -> ServerSecrets:
-    rotation = _load_or_create(db, "plc_rotation_key", lambda: generate_signing_key("secp256k1").private_bytes())
-    oauth = _load_or_create(db, "oauth_signing_key", lambda: generate_signing_key("p256").private_bytes())
+    rotation = _load_or_create(
+        db, "plc_rotation_key", lambda: generate_signing_key("secp256k1").private_bytes()
+    )
+    oauth = _load_or_create(
+        db, "oauth_signing_key", lambda: generate_signing_key("p256").private_bytes()
+    )
     return ServerSecrets(
         session_secret=_load_or_create(db, "session_secret", lambda: secrets.token_bytes(32)),
         nonce_secret=_load_or_create(db, "dpop_nonce_secret", lambda: secrets.token_bytes(32)),

@@ -28,8 +28,13 @@ def issue_service_token(
         raise invalid_request(
             f"a token without lxm may live at most {DEFAULT_TTL_S} s", "BadExpiration"
         )
-    claims: dict[str, object] = {"iss": account.did, "aud": aud, "iat": now, "exp": exp,
-                                 "jti": secrets.token_hex(16)}
+    claims: dict[str, object] = {
+        "iss": account.did,
+        "aud": aud,
+        "iat": now,
+        "exp": exp,
+        "jti": secrets.token_hex(16),
+    }
     if lxm is not None:
         claims["lxm"] = lxm
     return sign_jwt(claims, account.signing_key)

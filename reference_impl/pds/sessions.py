@@ -13,8 +13,8 @@ from ..common.sqlite import Database
 from .accounts import Account, AccountService
 
 ACCESS_SCOPE = "com.atproto.access"
-APP_PASS_SCOPE = "com.atproto.appPass"
-APP_PASS_PRIVILEGED_SCOPE = "com.atproto.appPassPrivileged"
+APP_PASS_SCOPE = "com.atproto.appPass"  # noqa: S105 (a scope name)
+APP_PASS_PRIVILEGED_SCOPE = "com.atproto.appPassPrivileged"  # noqa: S105
 REFRESH_SCOPE = "com.atproto.refresh"
 
 
@@ -61,19 +61,36 @@ class SessionService:
         else:
             scope = APP_PASS_PRIVILEGED_SCOPE if privileged else APP_PASS_SCOPE
         access = jwt.encode(
-            {"scope": scope, "sub": account.did, "aud": self.audience, "iat": now, "exp": now + self.access_ttl_s,
-             "jti": secrets.token_urlsafe(12)},
-            self.secret, algorithm="HS256", headers={"typ": "at+jwt"},
+            {
+                "scope": scope,
+                "sub": account.did,
+                "aud": self.audience,
+                "iat": now,
+                "exp": now + self.access_ttl_s,
+                "jti": secrets.token_urlsafe(12),
+            },
+            self.secret,
+            algorithm="HS256",
+            headers={"typ": "at+jwt"},
         )
         refresh_id = secrets.token_urlsafe(24)
         refresh = jwt.encode(
-            {"scope": REFRESH_SCOPE, "sub": account.did, "aud": self.audience, "iat": now,
-             "exp": now + self.refresh_ttl_s, "jti": refresh_id},
-            self.secret, algorithm="HS256", headers={"typ": "refresh+jwt"},
+            {
+                "scope": REFRESH_SCOPE,
+                "sub": account.did,
+                "aud": self.audience,
+                "iat": now,
+                "exp": now + self.refresh_ttl_s,
+                "jti": refresh_id,
+            },
+            self.secret,
+            algorithm="HS256",
+            headers={"typ": "refresh+jwt"},
         )
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO refresh_token (id, did, app_password_name, expires_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO refresh_token (id, did, app_password_name, expires_at)"
+                " VALUES (?, ?, ?, ?)",
                 (refresh_id, account.did, app_password, now + self.refresh_ttl_s),
             )
         return SessionTokens(access, refresh)
@@ -81,7 +98,10 @@ class SessionService:
     def _decode(self, token: str, expected_scopes: tuple[str, ...]) -> dict[str, object]:
         try:
             claims: dict[str, object] = jwt.decode(
-                token, self.secret, algorithms=["HS256"], audience=self.audience,
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                audience=self.audience,
                 options={"require": ["exp", "iat", "sub", "scope"]},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -104,7 +124,8 @@ class SessionService:
         claims = self._decode(refresh_token, (REFRESH_SCOPE,))
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT did, app_password_name FROM refresh_token WHERE id = ?", (claims.get("jti"),)
+                "SELECT did, app_password_name FROM refresh_token WHERE id = ?",
+                (claims.get("jti"),),
             ).fetchone()
             if row is None:
                 raise XrpcError(400, "ExpiredToken", "Refresh token has been used or revoked")

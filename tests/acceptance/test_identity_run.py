@@ -45,13 +45,27 @@ def identity_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     env = {**os.environ, "ATCONFORM_SECRET_LEDGER": str(ledger)}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "conformance", "verify", "--profile", "identity",
-         "--report-dir", str(base / "reports")],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "verify",
+            "--profile",
+            "identity",
+            "--report-dir",
+            str(base / "reports"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
     wall = time.monotonic() - started
     (run_dir,) = (base / "reports").iterdir()
-    secrets = tuple(line for line in ledger.read_text().splitlines() if line) if ledger.exists() else ()
+    secrets = (
+        tuple(line for line in ledger.read_text().splitlines() if line) if ledger.exists() else ()
+    )
     return Run(done.returncode, done.stdout, done.stderr, run_dir, secrets, wall)
 
 
@@ -60,7 +74,9 @@ def test_exit_zero_and_every_must_passes(identity_run: Run) -> None:
     results = identity_run.results
     in_profile = [r for r in results["requirements"] if r["in_profile"]]
     assert {r["id"].split("-")[0] for r in in_profile} == {"XRPC", "PDS", "DPOP", "CLOCK"}
-    not_passing = {r["id"]: r["status"] for r in in_profile if r["level"] == "MUST" and r["status"] != "pass"}
+    not_passing = {
+        r["id"]: r["status"] for r in in_profile if r["level"] == "MUST" and r["status"] != "pass"
+    }
     assert not_passing == {}
     assert results["conforms"] is True
     assert identity_run.stdout.rstrip().endswith(f"report: {identity_run.run_dir / 'report.html'}")
@@ -70,7 +86,9 @@ def test_report_shows_clock_offset_and_evidence(identity_run: Run) -> None:
     clock = next(r for r in identity_run.results["requirements"] if r["id"] == "CLOCK-01")
     assert any("clock offset" in m["name"] for m in clock["measurements"])
     dpop = next(r for r in identity_run.results["requirements"] if r["id"] == "DPOP-01")
-    assert dpop["tests"] and dpop["tests"][0]["evidence"], "the deciding exchanges are kept as evidence"
+    assert dpop["tests"] and dpop["tests"][0]["evidence"], (
+        "the deciding exchanges are kept as evidence"
+    )
 
 
 def test_nothing_is_left_running(identity_run: Run) -> None:
@@ -95,7 +113,14 @@ def test_no_secret_reaches_any_artifact(identity_run: Run) -> None:
     assert kinds["opaque"] >= 5
     artifacts = [p for p in identity_run.run_dir.rglob("*") if p.is_file()]
     names = {p.name for p in artifacts}
-    assert {"report.html", "results.json", "junit.xml", "SHA256SUMS", "exchanges.jsonl", "pds.log"} <= names
+    assert {
+        "report.html",
+        "results.json",
+        "junit.xml",
+        "SHA256SUMS",
+        "exchanges.jsonl",
+        "pds.log",
+    } <= names
     assert any(p.parent.name == "allure-results" for p in artifacts)
     leaks = [
         f"{path.relative_to(identity_run.run_dir)} contains a {_kind(secret)} secret"

@@ -31,7 +31,9 @@ MIN_ACCOUNTS = 2
 @pytest.fixture(scope="session")
 def session_http(recorder: ExchangeRecorder) -> Iterator[httpx.Client]:
     """A recorded client for session-wide setup (the per-test ``http`` is function-scoped)."""
-    with httpx.Client(timeout=30.0, follow_redirects=False, event_hooks=recorder.event_hooks()) as client:
+    with httpx.Client(
+        timeout=30.0, follow_redirects=False, event_hooks=recorder.event_hooks()
+    ) as client:
         yield client
 
 
@@ -44,16 +46,24 @@ def pds(pds_url: str, session_http: httpx.Client, redactor: Redactor) -> PdsClie
 def accounts(target: TargetProfile, pds: PdsClient, redactor: Redactor) -> list[AccountCredentials]:
     """At least two accounts on the PDS: provisioned by the harness, or given by the profile."""
     if target.provision.enabled:
-        invite = target.secret(target.provision.invite_code_env) if target.provision.invite_code_env else None
+        invite = (
+            target.secret(target.provision.invite_code_env)
+            if target.provision.invite_code_env
+            else None
+        )
         count = max(target.provision.count, MIN_ACCOUNTS)
-        return provision_accounts(pds, count, target.provision.handle_domain, invite, redactor)
+        domain = target.provision.handle_domain
+        assert domain is not None, "load_target requires handle_domain when provisioning"
+        return provision_accounts(pds, count, domain, invite, redactor)
     given: list[AccountCredentials] = []
     for account in target.accounts:
         password = target.password(account)
         session = pds.login(account.handle, password)
         given.append(AccountCredentials(account.handle, session.did, password))
     if len(given) < MIN_ACCOUNTS:
-        disabled(f"the identity suite needs {MIN_ACCOUNTS} accounts; the profile gives {len(given)}")
+        disabled(
+            f"the identity suite needs {MIN_ACCOUNTS} accounts; the profile gives {len(given)}"
+        )
     return given
 
 
@@ -80,7 +90,9 @@ def oauth_client(session_http: httpx.Client, redactor: Redactor) -> OAuthClient:
 
 
 @pytest.fixture(scope="session")
-def oauth_session(oauth_client: OAuthClient, pds_url: str, account: AccountCredentials) -> OAuthSession:
+def oauth_session(
+    oauth_client: OAuthClient, pds_url: str, account: AccountCredentials
+) -> OAuthSession:
     """A DPoP-bound OAuth session of the first account, obtained through PAR → form → token."""
     return oauth_client.login(pds_url, account.handle, account.password)
 
@@ -97,7 +109,9 @@ def protected_endpoint(oauth_session: OAuthSession, pds_url: str) -> ProtectedEn
 
 
 @pytest.fixture
-def fresh_oauth_session(oauth_client: OAuthClient, pds_url: str, account: AccountCredentials) -> OAuthSession:
+def fresh_oauth_session(
+    oauth_client: OAuthClient, pds_url: str, account: AccountCredentials
+) -> OAuthSession:
     """A session of its own, for probes that revoke or use up tokens."""
     return oauth_client.login(pds_url, account.handle, account.password)
 

@@ -14,10 +14,16 @@ from conformance.scenarios.dpop import ProtectedEndpoint
 
 
 @pytest.mark.requirement("CLOCK-01")
-def test_pds_clock_agrees_with_the_harness(http: httpx.Client, pds_url: str, measure: Measure) -> None:
+def test_pds_clock_agrees_with_the_harness(
+    http: httpx.Client, pds_url: str, measure: Measure
+) -> None:
     offset = measure_clock_offset(http, f"{pds_url.rstrip('/')}/xrpc/_health", samples=8)
-    measure("clock offset pds−harness", round(offset.estimate, 3), "s",
-            note=f"bounds [{offset.low:+.3f}, {offset.high:+.3f}] s from {offset.samples} Date samples")
+    measure(
+        "clock offset pds-harness",
+        round(offset.estimate, 3),
+        "s",
+        note=f"bounds [{offset.low:+.3f}, {offset.high:+.3f}] s from {offset.samples} Date samples",
+    )
     failure = check_clock_offset(offset)
     if failure is not None and failure.severity == WARN:
         # 1 s ≤ |offset| < 10 s: a warning the report shows, not a failure.
@@ -31,7 +37,12 @@ def test_ordinary_skew_accepted_and_large_skew_refused(
     http: httpx.Client, protected_endpoint: ProtectedEndpoint, redactor: Redactor
 ) -> None:
     endpoint = ProtectedEndpoint(
-        url=protected_endpoint.url, method=protected_endpoint.method,
-        access_token=protected_endpoint.access_token, key=protected_endpoint.key, secret_sink=redactor.add,
+        url=protected_endpoint.url,
+        method=protected_endpoint.method,
+        access_token=protected_endpoint.access_token,
+        key=protected_endpoint.key,
+        secret_sink=redactor.add,
     )
-    require(check_iat_skew(probe_iat_skew(http, endpoint, tolerated_seconds=5, rejected_seconds=300)))
+    require(
+        check_iat_skew(probe_iat_skew(http, endpoint, tolerated_seconds=5, rejected_seconds=300))
+    )

@@ -25,17 +25,23 @@ def endpoint(protected_endpoint: ProtectedEndpoint, redactor: Redactor) -> Prote
 
 
 @pytest.mark.requirement("DPOP-01")
-def test_missing_duplicate_or_unparsable_proof_is_refused(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_missing_duplicate_or_unparsable_proof_is_refused(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_proof_presence(probes.probe_proof_presence(http, endpoint)))
 
 
 @pytest.mark.requirement("DPOP-02")
-def test_missing_or_stale_nonce_gets_a_fresh_one(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_missing_or_stale_nonce_gets_a_fresh_one(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_nonce_challenge(probes.probe_nonce_challenge(http, endpoint)))
 
 
 @pytest.mark.requirement("DPOP-03")
-def test_htm_and_htu_must_match_the_request(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_htm_and_htu_must_match_the_request(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_htm_htu_binding(probes.probe_htm_htu(http, endpoint)))
 
 
@@ -55,22 +61,30 @@ def test_ath_must_hash_the_presented_token(http: httpx.Client, endpoint: Protect
 
 
 @pytest.mark.requirement("DPOP-07")
-def test_proof_key_must_match_the_token_binding(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_proof_key_must_match_the_token_binding(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_key_binding(probes.probe_key_binding(http, endpoint)))
 
 
 @pytest.mark.requirement("DPOP-08")
-def test_proof_type_and_algorithm_are_enforced(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_proof_type_and_algorithm_are_enforced(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_proof_type_and_alg(probes.probe_proof_type_and_alg(http, endpoint)))
 
 
 @pytest.mark.requirement("DPOP-09")
-def test_forged_or_foreign_tokens_are_refused(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_forged_or_foreign_tokens_are_refused(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_token_verified(probes.probe_forged_tokens(http, endpoint)))
 
 
 @pytest.mark.requirement("DPOP-10")
-def test_dpop_bound_token_as_bearer_is_refused(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_dpop_bound_token_as_bearer_is_refused(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_bearer_rejected(probes.probe_bearer_scheme(http, endpoint)))
 
 
@@ -82,5 +96,7 @@ def test_successful_responses_carry_a_nonce_and_old_nonces_have_grace(
 
 
 @pytest.mark.requirement("DPOP-12")
-def test_concurrent_requests_sharing_a_nonce_do_not_race(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
+def test_concurrent_requests_sharing_a_nonce_do_not_race(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> None:
     require(checks.check_no_nonce_race(probes.probe_concurrent_nonce(http, endpoint, clients=10)))

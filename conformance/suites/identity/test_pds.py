@@ -188,8 +188,11 @@ def test_get_session(sessions: SessionProbes) -> None:
 def test_refresh_session(sessions: SessionProbes, measure: Measure) -> None:
     if sessions.old_refresh is not None:
         reused = is_success(sessions.old_refresh.response)
-        measure("legacy refresh token reusable after refreshSession", "yes" if reused else "no",
-                note="informational: PDSes may allow a grace period")
+        measure(
+            "legacy refresh token reusable after refreshSession",
+            "yes" if reused else "no",
+            note="informational: PDSes may allow a grace period",
+        )
     require(check_refresh_session(sessions))
 
 

@@ -18,7 +18,9 @@ def register(router: XrpcRouter, pds: Pds) -> None:
     def resolve_handle(req: XrpcRequest) -> dict[str, Any]:
         account = pds.accounts.by_handle(req.params["handle"])
         if account is None:
-            raise XrpcError(400, "HandleNotFound", f"Unable to resolve handle: {req.params['handle']}")
+            raise XrpcError(
+                400, "HandleNotFound", f"Unable to resolve handle: {req.params['handle']}"
+            )
         return {"did": account.did}
 
 
@@ -36,7 +38,9 @@ def http_routes(pds: Pds) -> list[Route]:
         account = pds.accounts.by_did(did) if did.startswith("did:plc:") else None
         if account is None:
             return JSONResponse({"message": f"DID not registered: {did}"}, status_code=404)
-        return JSONResponse(pds.accounts.did_document(account), media_type="application/did+ld+json")
+        return JSONResponse(
+            pds.accounts.did_document(account), media_type="application/did+ld+json"
+        )
 
     return [
         Route("/.well-known/atproto-did", atproto_did, methods=["GET"]),

@@ -35,8 +35,12 @@ def register(router: XrpcRouter, pds: Pds) -> None:
             swap_commit=body.get("swapCommit"),
         )
         result = outcome.results[0]
-        return {"uri": result.uri, "cid": result.cid, "commit": outcome.commit_meta(),
-                "validationStatus": result.validation_status}
+        return {
+            "uri": result.uri,
+            "cid": result.cid,
+            "commit": outcome.commit_meta(),
+            "validationStatus": result.validation_status,
+        }
 
     @router.procedure("com.atproto.repo.putRecord")
     def put_record(req: XrpcRequest) -> dict[str, Any]:
@@ -44,13 +48,25 @@ def register(router: XrpcRouter, pds: Pds) -> None:
         body = req.body
         outcome = pds.repos.apply(
             account,
-            [RecordWrite("update", body["collection"], body["rkey"], body["record"], swap(body, "swapRecord"))],
+            [
+                RecordWrite(
+                    "update",
+                    body["collection"],
+                    body["rkey"],
+                    body["record"],
+                    swap(body, "swapRecord"),
+                )
+            ],
             validate=body.get("validate"),
             swap_commit=body.get("swapCommit"),
         )
         result = outcome.results[0]
-        return {"uri": result.uri, "cid": result.cid, "commit": outcome.commit_meta(),
-                "validationStatus": result.validation_status}
+        return {
+            "uri": result.uri,
+            "cid": result.cid,
+            "commit": outcome.commit_meta(),
+            "validationStatus": result.validation_status,
+        }
 
     @router.procedure("com.atproto.repo.deleteRecord")
     def delete_record(req: XrpcRequest) -> dict[str, Any]:
@@ -61,7 +77,11 @@ def register(router: XrpcRouter, pds: Pds) -> None:
             return {}
         outcome = pds.repos.apply(
             account,
-            [RecordWrite("delete", body["collection"], body["rkey"], None, swap(body, "swapRecord"))],
+            [
+                RecordWrite(
+                    "delete", body["collection"], body["rkey"], None, swap(body, "swapRecord")
+                )
+            ],
             swap_commit=body.get("swapCommit"),
         )
         return {"commit": outcome.commit_meta()}
@@ -74,22 +94,33 @@ def register(router: XrpcRouter, pds: Pds) -> None:
         for item in body["writes"]:
             kind = item.get("$type", "")
             if kind.endswith("#create"):
-                writes.append(RecordWrite("create", item["collection"], item.get("rkey"), item["value"]))
+                writes.append(
+                    RecordWrite("create", item["collection"], item.get("rkey"), item["value"])
+                )
             elif kind.endswith("#update"):
-                writes.append(RecordWrite("update", item["collection"], item["rkey"], item["value"]))
+                writes.append(
+                    RecordWrite("update", item["collection"], item["rkey"], item["value"])
+                )
             elif kind.endswith("#delete"):
                 writes.append(RecordWrite("delete", item["collection"], item["rkey"]))
             else:
                 raise invalid_request(f"Unknown write type: {kind!r}")
-        outcome = pds.repos.apply(account, writes, validate=body.get("validate"), swap_commit=body.get("swapCommit"))
+        outcome = pds.repos.apply(
+            account, writes, validate=body.get("validate"), swap_commit=body.get("swapCommit")
+        )
         results: list[dict[str, Any]] = []
         for result in outcome.results:
             if result.action == "delete":
                 results.append({"$type": "com.atproto.repo.applyWrites#deleteResult"})
             else:
-                results.append({"$type": f"com.atproto.repo.applyWrites#{result.action}Result",
-                                "uri": result.uri, "cid": result.cid,
-                                "validationStatus": result.validation_status})
+                results.append(
+                    {
+                        "$type": f"com.atproto.repo.applyWrites#{result.action}Result",
+                        "uri": result.uri,
+                        "cid": result.cid,
+                        "validationStatus": result.validation_status,
+                    }
+                )
         return {"commit": outcome.commit_meta(), "results": results}
 
     @router.query("com.atproto.repo.getRecord")
@@ -107,8 +138,11 @@ def register(router: XrpcRouter, pds: Pds) -> None:
     def list_records(req: XrpcRequest) -> dict[str, Any]:
         account = pds.accounts.require_repo(req.params["repo"])
         records, cursor = pds.repos.list_records(
-            account.did, req.params["collection"], req.params.get("limit", 50),
-            req.params.get("cursor"), bool(req.params.get("reverse", False)),
+            account.did,
+            req.params["collection"],
+            req.params.get("limit", 50),
+            req.params.get("cursor"),
+            bool(req.params.get("reverse", False)),
         )
         return {"records": records, **({"cursor": cursor} if cursor else {})}
 
@@ -158,8 +192,14 @@ def register(router: XrpcRouter, pds: Pds) -> None:
         blob = pds.blobs.get(did, req.params["cid"])
         if blob is None:
             raise XrpcError(400, "BlobNotFound", f"Blob not found: {req.params['cid']}")
-        return Blob(blob.content, blob.mime_type, {"X-Content-Type-Options": "nosniff",
-                                                    "Content-Security-Policy": "default-src 'none'; sandbox"})
+        return Blob(
+            blob.content,
+            blob.mime_type,
+            {
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
+        )
 
     @router.query("com.atproto.sync.listBlobs")
     def list_blobs(req: XrpcRequest) -> dict[str, Any]:

@@ -80,21 +80,29 @@ def register(router: XrpcRouter, pds: Pds) -> None:
     def create_app_password(req: XrpcRequest) -> dict[str, Any]:
         caller: Caller = req.principal
         if not caller.full_access:
-            raise XrpcError(401, "AuthRequired", "App passwords can only be created with a full session")
-        return pds.accounts.create_app_password(caller.did, req.body["name"], bool(req.body.get("privileged", False)))
+            raise XrpcError(
+                401, "AuthRequired", "App passwords can only be created with a full session"
+            )
+        return pds.accounts.create_app_password(
+            caller.did, req.body["name"], bool(req.body.get("privileged", False))
+        )
 
     @router.query("com.atproto.server.listAppPasswords", auth="required")
     def list_app_passwords(req: XrpcRequest) -> dict[str, Any]:
         caller: Caller = req.principal
         if not caller.full_access:
-            raise XrpcError(401, "AuthRequired", "App passwords can only be listed with a full session")
+            raise XrpcError(
+                401, "AuthRequired", "App passwords can only be listed with a full session"
+            )
         return {"passwords": pds.accounts.list_app_passwords(caller.did)}
 
     @router.procedure("com.atproto.server.revokeAppPassword", auth="required")
     def revoke_app_password(req: XrpcRequest) -> None:
         caller: Caller = req.principal
         if not caller.full_access:
-            raise XrpcError(401, "AuthRequired", "App passwords can only be revoked with a full session")
+            raise XrpcError(
+                401, "AuthRequired", "App passwords can only be revoked with a full session"
+            )
         pds.accounts.revoke_app_password(caller.did, req.body["name"])
 
     @router.query("com.atproto.server.getServiceAuth", auth="required")

@@ -8,10 +8,13 @@ from typing import Any
 import httpx
 
 
-def new_account(http: httpx.Client, base: str, password: str = "correct horse battery") -> dict[str, Any]:
+def new_account(
+    http: httpx.Client, base: str, password: str = "correct horse battery"
+) -> dict[str, Any]:
     handle = f"t{secrets.token_hex(5)}.test"
     response = http.post(
-        f"{base}/xrpc/com.atproto.server.createAccount", json={"handle": handle, "password": password}
+        f"{base}/xrpc/com.atproto.server.createAccount",
+        json={"handle": handle, "password": password},
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -24,4 +27,8 @@ def bearer(session: dict[str, Any]) -> dict[str, str]:
 
 
 def post_record(text: str) -> dict[str, Any]:
-    return {"$type": "zone.stratos.feed.post", "text": text, "createdAt": "2026-11-20T12:00:00.000Z"}
+    return {
+        "$type": "zone.stratos.feed.post",
+        "text": text,
+        "createdAt": "2026-11-20T12:00:00.000Z",
+    }
