@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import httpx
 
 from conformance.checks.base import Failure
+from conformance.checks.common import control_failure
 from conformance.scenarios.base import NegativeProbes, Probe, describe_response, dpop_challenge
 from conformance.scenarios.dpop import (
     ConcurrencyProbes,
@@ -27,19 +28,6 @@ from conformance.scenarios.dpop import (
 INVALID_DPOP_PROOF = "invalid_dpop_proof"
 USE_DPOP_NONCE = "use_dpop_nonce"
 INVALID_TOKEN = "invalid_token"  # noqa: S105 (an OAuth error name)
-
-
-def control_failure(requirement: str, control: Probe) -> Failure | None:
-    """A Failure when the valid control request did not succeed (the negatives prove nothing)."""
-    if is_success(control.response):
-        return None
-    return Failure(
-        requirement,
-        "a correct request was refused, so the rejections prove nothing",
-        f"control request ({control.case}): expected 2xx, "
-        f"got {describe_response(control.response)}",
-        (control.response,),
-    )
 
 
 def rejection_problem(probe: Probe, *, error: str | None = None) -> str | None:

@@ -16,6 +16,7 @@ import httpx
 import jwt
 
 from conformance.checks.base import Failure
+from conformance.checks.common import control_failure
 from conformance.clients.oauth import parse_forms
 from conformance.scenarios.base import NegativeProbes, Probe, describe_response, json_body
 from conformance.scenarios.oauth import (
@@ -40,19 +41,6 @@ MAX_ACCESS_TOKEN_LIFETIME_S = 15 * 60
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 ACCESS_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "scope")
 ASYMMETRIC_ALGS = ("ES256", "ES256K", "ES384", "ES512", "RS256", "PS256", "EdDSA")
-
-
-def control_failure(requirement: str, control: Probe) -> Failure | None:
-    """A Failure when the valid control request did not succeed (the negatives prove nothing)."""
-    if is_success(control.response):
-        return None
-    return Failure(
-        requirement,
-        "a correct request was refused, so the rejections prove nothing",
-        f"control request ({control.case}): expected 2xx, "
-        f"got {describe_response(control.response)}",
-        (control.response,),
-    )
 
 
 def _describe(response: httpx.Response) -> str:

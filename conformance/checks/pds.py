@@ -21,6 +21,7 @@ from atproto_crypto.did import parse_multikey
 from atproto_crypto.verify import verify_signature
 
 from conformance.checks.base import Failure
+from conformance.checks.common import control_failure
 from conformance.repo_verify import (
     CarInvalid,
     VerificationLevel,
@@ -58,19 +59,6 @@ SERVICE_AUTH_DEFAULT_TTL_S = 60
 # here (clock offsets are judged by CLOCK-01, not by this check).
 CLOCK_SLACK_S = 10
 AUTHENTICATION_REQUIRED = "AuthenticationRequired"
-
-
-def control_failure(requirement: str, control: Probe) -> Failure | None:
-    """A Failure when the valid control request did not succeed (the negatives prove nothing)."""
-    if is_success(control.response):
-        return None
-    return Failure(
-        requirement,
-        "a correct request was refused, so the rejections prove nothing",
-        f"control request ({control.case}): expected 2xx, "
-        f"got {describe_response(control.response)}",
-        (control.response,),
-    )
 
 
 def _refused(requirement: str, title: str, probe: Probe) -> Failure:

@@ -98,13 +98,17 @@ def oauth_session(
 
 
 @pytest.fixture
-def protected_endpoint(oauth_session: OAuthSession, pds_url: str) -> ProtectedEndpoint:
-    """The PDS as a DPoP resource server: a method the session's token may call."""
+def protected_endpoint(
+    oauth_session: OAuthSession, pds_url: str, redactor: Redactor
+) -> ProtectedEndpoint:
+    """The PDS as a DPoP resource server: a method the session's token may call. Every proof
+    and forged token the probes make is registered as a secret."""
     return ProtectedEndpoint(
         url=f"{pds_url.rstrip('/')}/xrpc/{PROTECTED_NSID}",
         method="GET",
         access_token=oauth_session.access_token,
         key=oauth_session.dpop_key,
+        secret_sink=redactor.add,
     )
 
 

@@ -7,96 +7,99 @@ import pytest
 
 from conformance.checks import dpop as checks
 from conformance.checks.base import require
-from conformance.redact import Redactor
 from conformance.scenarios import dpop as probes
 from conformance.scenarios.dpop import ProtectedEndpoint
 
 
-@pytest.fixture
-def endpoint(protected_endpoint: ProtectedEndpoint, redactor: Redactor) -> ProtectedEndpoint:
-    """The protected endpoint, with every proof and forged token the probes make registered."""
-    return ProtectedEndpoint(
-        url=protected_endpoint.url,
-        method=protected_endpoint.method,
-        access_token=protected_endpoint.access_token,
-        key=protected_endpoint.key,
-        secret_sink=redactor.add,
-    )
-
-
 @pytest.mark.requirement("DPOP-01")
 def test_missing_duplicate_or_unparsable_proof_is_refused(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_proof_presence(probes.probe_proof_presence(http, endpoint)))
+    require(checks.check_proof_presence(probes.probe_proof_presence(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-02")
 def test_missing_or_stale_nonce_gets_a_fresh_one(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_nonce_challenge(probes.probe_nonce_challenge(http, endpoint)))
+    require(checks.check_nonce_challenge(probes.probe_nonce_challenge(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-03")
 def test_htm_and_htu_must_match_the_request(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_htm_htu_binding(probes.probe_htm_htu(http, endpoint)))
+    require(checks.check_htm_htu_binding(probes.probe_htm_htu(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-04")
-def test_iat_outside_the_window_is_refused(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
-    require(checks.check_iat_window(probes.probe_iat_window(http, endpoint, offset_seconds=300)))
+def test_iat_outside_the_window_is_refused(
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
+) -> None:
+    require(
+        checks.check_iat_window(
+            probes.probe_iat_window(http, protected_endpoint, offset_seconds=300)
+        )
+    )
 
 
 @pytest.mark.requirement("DPOP-05")
-def test_replayed_proof_is_refused(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
-    require(checks.check_replay_rejected(probes.probe_replay(http, endpoint)))
+def test_replayed_proof_is_refused(
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
+) -> None:
+    require(checks.check_replay_rejected(probes.probe_replay(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-06")
-def test_ath_must_hash_the_presented_token(http: httpx.Client, endpoint: ProtectedEndpoint) -> None:
-    require(checks.check_ath_binding(probes.probe_ath(http, endpoint)))
+def test_ath_must_hash_the_presented_token(
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
+) -> None:
+    require(checks.check_ath_binding(probes.probe_ath(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-07")
 def test_proof_key_must_match_the_token_binding(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_key_binding(probes.probe_key_binding(http, endpoint)))
+    require(checks.check_key_binding(probes.probe_key_binding(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-08")
 def test_proof_type_and_algorithm_are_enforced(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_proof_type_and_alg(probes.probe_proof_type_and_alg(http, endpoint)))
+    require(
+        checks.check_proof_type_and_alg(probes.probe_proof_type_and_alg(http, protected_endpoint))
+    )
 
 
 @pytest.mark.requirement("DPOP-09")
 def test_forged_or_foreign_tokens_are_refused(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_token_verified(probes.probe_forged_tokens(http, endpoint)))
+    require(checks.check_token_verified(probes.probe_forged_tokens(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-10")
 def test_dpop_bound_token_as_bearer_is_refused(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_bearer_rejected(probes.probe_bearer_scheme(http, endpoint)))
+    require(checks.check_bearer_rejected(probes.probe_bearer_scheme(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-11")
 def test_successful_responses_carry_a_nonce_and_old_nonces_have_grace(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_nonce_rotation(probes.probe_nonce_rotation(http, endpoint)))
+    require(checks.check_nonce_rotation(probes.probe_nonce_rotation(http, protected_endpoint)))
 
 
 @pytest.mark.requirement("DPOP-12")
 def test_concurrent_requests_sharing_a_nonce_do_not_race(
-    http: httpx.Client, endpoint: ProtectedEndpoint
+    http: httpx.Client, protected_endpoint: ProtectedEndpoint
 ) -> None:
-    require(checks.check_no_nonce_race(probes.probe_concurrent_nonce(http, endpoint, clients=10)))
+    require(
+        checks.check_no_nonce_race(
+            probes.probe_concurrent_nonce(http, protected_endpoint, clients=10)
+        )
+    )

@@ -24,15 +24,12 @@ def register(router: XrpcRouter, pds: Pds) -> None:
     def swap(body: dict[str, Any], key: str) -> Any:
         return body[key] if key in body else UNSET
 
-    @router.procedure("com.atproto.repo.createRecord")
-    def create_record(req: XrpcRequest) -> dict[str, Any]:
-        account = writable_repo(req)
-        body = req.body
+    def write_one(req: XrpcRequest, write: RecordWrite) -> dict[str, Any]:
         outcome = pds.repos.apply(
-            account,
-            [RecordWrite("create", body["collection"], body.get("rkey"), body["record"])],
-            validate=body.get("validate"),
-            swap_commit=body.get("swapCommit"),
+            writable_repo(req),
+            [write],
+            validate=req.body.get("validate"),
+            swap_commit=req.body.get("swapCommit"),
         )
         result = outcome.results[0]
         return {
@@ -42,31 +39,20 @@ def register(router: XrpcRouter, pds: Pds) -> None:
             "validationStatus": result.validation_status,
         }
 
+    @router.procedure("com.atproto.repo.createRecord")
+    def create_record(req: XrpcRequest) -> dict[str, Any]:
+        body = req.body
+        return write_one(
+            req, RecordWrite("create", body["collection"], body.get("rkey"), body["record"])
+        )
+
     @router.procedure("com.atproto.repo.putRecord")
     def put_record(req: XrpcRequest) -> dict[str, Any]:
-        account = writable_repo(req)
         body = req.body
-        outcome = pds.repos.apply(
-            account,
-            [
-                RecordWrite(
-                    "update",
-                    body["collection"],
-                    body["rkey"],
-                    body["record"],
-                    swap(body, "swapRecord"),
-                )
-            ],
-            validate=body.get("validate"),
-            swap_commit=body.get("swapCommit"),
+        write = RecordWrite(
+            "update", body["collection"], body["rkey"], body["record"], swap(body, "swapRecord")
         )
-        result = outcome.results[0]
-        return {
-            "uri": result.uri,
-            "cid": result.cid,
-            "commit": outcome.commit_meta(),
-            "validationStatus": result.validation_status,
-        }
+        return write_one(req, write)
 
     @router.procedure("com.atproto.repo.deleteRecord")
     def delete_record(req: XrpcRequest) -> dict[str, Any]:

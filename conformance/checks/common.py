@@ -1,0 +1,19 @@
+"""Pieces every check module shares."""
+
+from __future__ import annotations
+
+from conformance.checks.base import Failure
+from conformance.scenarios.base import Probe, describe_response, is_success
+
+
+def control_failure(requirement: str, control: Probe) -> Failure | None:
+    """A Failure when the valid control request did not succeed (the negatives prove nothing)."""
+    if is_success(control.response):
+        return None
+    return Failure(
+        requirement,
+        "a correct request was refused, so the rejections prove nothing",
+        f"control request ({control.case}): expected 2xx, "
+        f"got {describe_response(control.response)}",
+        (control.response,),
+    )
