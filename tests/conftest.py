@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interop_vectors import candidates, interop_vectors
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags verified on this kind of machine: headless as root, no background traffic at all.
@@ -56,3 +57,15 @@ def open_in_chromium() -> Iterator[Callable[[str], PageVisit]]:
             yield visit
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def interop_dir() -> Path:
+    """The ATProto interop vectors folder; tests that need it skip when it is absent."""
+    root = interop_vectors()
+    if root is None:
+        looked = ", ".join(str(p) for p in candidates())
+        pytest.skip(
+            f"interop test vectors not found (looked in {looked}; set ATPROTO_INTEROP_TESTS)"
+        )
+    return root

@@ -1,8 +1,8 @@
 """Locating the ATProto interop test vectors, and turning them into test parameters.
 
-The vectors live outside the repository (`../shared/reference/atproto-interop-tests`, or
-wherever ATPROTO_INTEROP_TESTS points). They are read from there at collection time; when the
-folder is absent, every vector test is collected once and skipped.
+The vectors live outside the repository (see tests/interop_vectors.py for where they are looked
+for). They are read from there at collection time; when the folder is absent, every vector test
+is collected once and skipped.
 
 A test asks for vectors by naming one of the parameters below (`syntax_vector`,
 `lexicon_vector`, ...); `pytest_generate_tests` expands it into one test per vector.
@@ -11,13 +11,13 @@ A test asks for vectors by naming one of the parameters below (`syntax_vector`,
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from interop_vectors import interop_vectors
 
 from lexicons import Catalog, load_catalog
 
@@ -37,21 +37,6 @@ SYNTAX_FORMATS = {
     "tid": "tid",
     "uri": "uri",
 }
-
-
-def interop_root() -> Path:
-    override = os.environ.get(INTEROP_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared/reference/atproto-interop-tests"
-
-
-@pytest.fixture(scope="session")
-def interop_dir() -> Path:
-    root = interop_root()
-    if not root.is_dir():
-        pytest.skip(f"interop test vectors not found at {root} (set {INTEROP_ENV})")
-    return root
 
 
 @dataclass(frozen=True)
@@ -126,11 +111,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, load in _SOURCES.items():
         if name not in metafunc.fixturenames:
             continue
-        root = interop_root()
-        if root.is_dir():
+        root = interop_vectors()
+        if root is not None:
             metafunc.parametrize(name, load(root))
         else:
-            reason = f"interop test vectors not found at {root} (set {INTEROP_ENV})"
+            reason = f"interop test vectors not found (set {INTEROP_ENV})"
             metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))])
 
 
