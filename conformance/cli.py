@@ -204,20 +204,22 @@ def _indent(text: str) -> str:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so services are stopped and nothing is left running."""
+    """SIGTERM (and SIGINT, even where a parent shell set it to be ignored) unwinds like Ctrl-C,
+    so services are stopped and nothing is left running."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread (e.g. called from a test thread)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # --- verify -----------------------------------------------------------------------------------
