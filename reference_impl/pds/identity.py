@@ -9,11 +9,11 @@ from typing import Any
 from ..primitives import dagcbor
 from ..primitives.keys import SigningKey
 
-DID_CONTEXT = [
+DID_CONTEXT = (
     "https://www.w3.org/ns/did/v1",
     "https://w3id.org/security/multikey/v1",
     "https://w3id.org/security/suites/secp256k1-2019/v1",
-]
+)
 
 
 def genesis_operation(
@@ -40,7 +40,7 @@ def did_for_operation(signed_operation: dict[str, Any]) -> str:
 
 def did_document(did: str, handle: str, signing_key_multikey: str, pds_url: str) -> dict[str, Any]:
     return {
-        "@context": DID_CONTEXT,
+        "@context": list(DID_CONTEXT),
         "id": did,
         "alsoKnownAs": [f"at://{handle}"],
         "verificationMethod": [
