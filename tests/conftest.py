@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_vectors import candidates, interop_vectors
+from shared_files import interop_vectors, shared_candidates
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags verified on this kind of machine: headless as root, no background traffic at all.
@@ -64,7 +64,7 @@ def interop_dir() -> Path:
     """The ATProto interop vectors folder; tests that need it skip when it is absent."""
     root = interop_vectors()
     if root is None:
-        looked = ", ".join(str(p) for p in candidates())
+        looked = ", ".join(str(p) for p in shared_candidates())
         pytest.skip(
             f"interop test vectors not found (looked in {looked}; set ATPROTO_INTEROP_TESTS)"
         )

@@ -1,6 +1,6 @@
 """Locating the ATProto interop test vectors, and turning them into test parameters.
 
-The vectors live outside the repository (see tests/interop_vectors.py for where they are looked
+The vectors live outside the repository (see tests/shared_files.py for where they are looked
 for). They are read from there at collection time; when the folder is absent, every vector test
 is collected once and skipped.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_vectors import interop_vectors
+from shared_files import interop_vectors
 
 from lexicons import Catalog, load_catalog
 
