@@ -31,7 +31,7 @@ _GENERIC_NAMES = {
 
 
 class XrpcError(Exception):
-    """An error answered with the XRPC JSON envelope."""
+    """An error answered with the XRPC JSON envelope; ``extra`` adds fields such as ``reason``."""
 
     def __init__(
         self,
@@ -39,12 +39,14 @@ class XrpcError(Exception):
         error: str,
         message: str,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {error}: {message}")
         self.status = status
         self.error = error
         self.message = message
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
 
 
 def invalid_request(message: str, error: str = "InvalidRequest") -> XrpcError:
@@ -74,7 +76,9 @@ class OAuthError(Exception):
 
 def xrpc_error_response(exc: XrpcError) -> JSONResponse:
     return JSONResponse(
-        {"error": exc.error, "message": exc.message}, status_code=exc.status, headers=exc.headers
+        {**exc.extra, "error": exc.error, "message": exc.message},
+        status_code=exc.status,
+        headers=exc.headers,
     )
 
 
