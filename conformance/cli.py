@@ -19,7 +19,7 @@ import traceback
 import webbrowser
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -48,6 +48,7 @@ from conformance.redact import Redactor
 from conformance.report.html import write_report
 from conformance.report.results import load_results_json
 from conformance.report.scrub import SUMS_FILE, verify_sha256sums, write_sha256sums
+from conformance.runtime.embedded import start_embedded, with_sync_token
 from conformance.runtime.process import (
     DEFAULT_PORTS,
     SERVICE_MODULES,
@@ -57,7 +58,7 @@ from conformance.runtime.process import (
     service_specs,
     services_for,
 )
-from conformance.target import TargetProfile, embedded_target, load_target
+from conformance.target import TargetProfile, load_target
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SUITES_INI = SUITES_DIR / "pytest.ini"
@@ -391,19 +392,13 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
                         )
                     )
                 try:
-                    service_urls = runtime.start(specs)
+                    target = start_embedded(runtime, specs, redactor)
                 except HarnessError as exc:
                     # Keep the run directory's logs honest: they may show why it failed.
                     finalize_run_dir(run_dir, redactor)
                     raise HarnessError(
                         exc.message + f" (run directory: {run_dir})", exc.exit_code, exc.details
                     ) from None
-                target = embedded_target(
-                    service_urls["pds"],
-                    stratos_url=service_urls.get("stratos"),
-                    atcr_registry=service_urls.get("atcr"),
-                    atcr_hold=service_urls.get("hold"),
-                )
                 _verify_run(
                     args, io, catalogue, target, redactor, covered, only, notes, mode, run_dir, logs
                 )
@@ -470,7 +465,14 @@ def cmd_serve(args: argparse.Namespace, io: Io) -> int:
         raise UsageError("--runtime docker is not available yet; use --runtime process")
     names = tuple(n for n in services_for(["all"]) if n in SERVICE_MODULES)
     ports = {n: DEFAULT_PORTS[n] for n in names} | parse_ports(args.ports, names)
-    specs = service_specs(names, ports, args.fault)
+    specs = with_sync_token(service_specs(names, ports, args.fault), Redactor(None))
+    # No allowlist exists for a hand-started deployment: enrollment is open unless the
+    # caller's own STRATOS_ENROLLMENT_MODE says otherwise.
+    mode = os.environ.get("STRATOS_ENROLLMENT_MODE", "open")
+    specs = [
+        replace(s, env={**s.env, "STRATOS_ENROLLMENT_MODE": mode}) if s.name == "stratos" else s
+        for s in specs
+    ]
     console = io.console()
     with tempfile.TemporaryDirectory(prefix="atconform-serve-") as tmp:
         data_dir: Path = args.data_dir if args.data_dir is not None else Path(tmp)

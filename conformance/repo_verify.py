@@ -9,15 +9,18 @@ integrity only), never "verified" without that qualifier (STR-VER-01).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import cbrrr
 from atmst.blockstore import BlockStore
+from atmst.mst.node import MSTNode
 from atmst.mst.node_store import NodeStore
 from atmst.mst.node_walker import NodeWalker
 from atproto_crypto.verify import verify_signature
@@ -26,6 +29,10 @@ from cbrrr import CID
 CODEC_DAG_CBOR = 0x71
 CODEC_RAW = 0x55
 MULTIHASH_SHA256 = 0x12
+# The problem check_commit reports when it was given no key (the level stays cid-only).
+NO_KEY_PROBLEM = "no #atproto key published; signature not checked"
+# The CID of an empty MST node ({"e": [], "l": null}): the data root of a repo with no records.
+EMPTY_MST_ROOT = CID.cidv1_dag_cbor_sha256_32_from(cbrrr.encode_dag_cbor({"e": [], "l": None}))
 
 
 class CarInvalid(ValueError):
@@ -184,7 +191,7 @@ def check_commit(car: Car, did: str, did_key: str | None) -> CommitCheck:
         problems.append("commit has no rev")
     level = VerificationLevel.CID_ONLY
     if did_key is None:
-        problems.append("no #atproto key published; signature not checked")
+        problems.append(NO_KEY_PROBLEM)
     elif commit_signature_valid(commit, did_key):
         level = VerificationLevel.SIGNATURE_VERIFIED
     else:
@@ -238,3 +245,119 @@ def verify_repo(car_bytes: bytes, did: str, did_key: str | None) -> RepoContents
             raise CarInvalid(f"record block {cid} for {key} is missing")
         records[key] = cid
     return RepoContents(commit, records)
+
+
+# --- partial exports (``since``) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartialRepo:
+    """A ``since`` export: the signed commit, every block the CAR holds, and the MST entries
+    reachable through the nodes it holds (older subtrees are left out by design)."""
+
+    commit: CommitCheck
+    blocks: frozenset[CID]
+    entries: Mapping[str, CID]
+
+
+def iter_mst_present(car: Car, root: CID) -> Iterator[tuple[str, CID]]:
+    """MST entries under ``root`` reachable through nodes present in ``car``; a subtree whose
+    node is absent is skipped (a ``since`` export leaves out unchanged subtrees)."""
+    stack: list[CID] = [root]
+    seen: set[CID] = set()
+    while stack:
+        cid = stack.pop()
+        if cid in seen or cid not in car.blocks:
+            continue
+        seen.add(cid)
+        try:
+            node = MSTNode.deserialise(car.blocks[cid])
+        except Exception as exc:  # atmst raises ValueError/KeyError/TypeError on bad nodes
+            raise CarInvalid(f"block {cid} is not an MST node: {exc}") from exc
+        yield from zip(node.keys, node.vals, strict=True)
+        stack.extend(subtree for subtree in node.subtrees if subtree is not None)
+
+
+def verify_since_export(car_bytes: bytes, did: str, did_key: str | None) -> PartialRepo:
+    """A ``getRepo?since=<rev>`` CAR: every block hash-valid, a root commit for ``did`` (its
+    signature decides the level), and the MST entries the CAR's nodes reveal."""
+    car = read_car(car_bytes)
+    commit = check_commit(car, did, did_key)
+    data = commit.commit.get("data")
+    entries = dict(iter_mst_present(car, data)) if isinstance(data, CID) else {}
+    return PartialRepo(commit, frozenset(car.blocks), entries)
+
+
+# --- writing CARs (the harness builds deliberately broken ones) -----------------------------
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def write_car(roots: Sequence[CID], blocks: Iterable[tuple[CID, bytes]]) -> bytes:
+    """A CAR v1 of ``blocks`` as given: the bytes are NOT checked against their CIDs, so a
+    block can be made not to match (an importer must refuse that)."""
+    header = cbrrr.encode_dag_cbor({"version": 1, "roots": list(roots)})
+    out = bytearray(_varint(len(header)))
+    out += header
+    for cid, data in blocks:
+        section = bytes(cid) + data
+        out += _varint(len(section))
+        out += section
+    return bytes(out)
+
+
+# --- signatures over DAG-CBOR (enrollment attestations) -------------------------------------
+
+
+def signature_valid(did_key: str, data: bytes, sig: bytes) -> bool:
+    """Whether ``sig`` (raw r||s, low-S) over ``data`` verifies against ``did_key``."""
+    try:
+        return bool(verify_signature(did_key, data, sig))
+    except Exception:  # the SDK raises several types for malformed keys or signatures
+        return False
+
+
+def published_keys(did_document: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every Multikey a DID document publishes, as did:keys (``#atproto`` first)."""
+    first = atproto_signing_key(did_document)
+    keys = [first] if first is not None else []
+    for method in did_document.get("verificationMethod", []) or []:
+        if isinstance(method, Mapping) and isinstance(method.get("publicKeyMultibase"), str):
+            did_key = "did:key:" + method["publicKeyMultibase"]
+            if did_key not in keys:
+                keys.append(did_key)
+    return tuple(keys)
+
+
+def json_bytes(value: Any) -> bytes | None:
+    """The bytes of an ATProto JSON ``{"$bytes": <base64>}`` value (padding optional)."""
+    if not isinstance(value, Mapping) or set(value) != {"$bytes"}:
+        return None
+    text = value["$bytes"]
+    if not isinstance(text, str):
+        return None
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def attestation_payload(boundaries: Iterable[str], did: str, signing_key: str) -> bytes:
+    """The DAG-CBOR a Stratos enrollment attestation signs: ``{boundaries (sorted), did,
+    signingKey}`` (STR-ENR-05)."""
+    payload: dict[str, Any] = {
+        "boundaries": sorted(boundaries),
+        "did": did,
+        "signingKey": signing_key,
+    }
+    return cbrrr.encode_dag_cbor(payload)

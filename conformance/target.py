@@ -37,7 +37,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -82,6 +82,8 @@ _SCHEMA = _Field(
             (
                 _Field("url", "url"),
                 _Field("service_did", "did"),
+                _Field("appview", "url"),
+                _Field("indexing_window_s", "number"),
                 _Field("rate_limit", "table", (_Field("writes", "int"), _Field("window_s", "int"))),
             ),
         ),
@@ -94,6 +96,7 @@ _SCHEMA = _Field(
                 _Field("password_env", "env_name"),
                 _Field("boundaries", "str_list"),
                 _Field("app_password_env", "env_name"),
+                _Field("allowlisted", "bool"),
             ),
         ),
         _Field(
@@ -151,6 +154,9 @@ class IdentityTarget:
 class StratosTarget:
     url: str | None = None
     service_did: str | None = None
+    # The AppView serving zone.stratos.feed.getTimeline, and how long it may take to index.
+    appview: str | None = None
+    indexing_window_s: float = 5.0
     rate_limit: RateLimit | None = None
 
 
@@ -168,6 +174,8 @@ class Account:
     password_env: str
     boundaries: tuple[str, ...] = ()
     app_password_env: str | None = None
+    # False for the account the Stratos allowlist must refuse (STR-ENR-02).
+    allowlisted: bool = True
 
 
 @dataclass(frozen=True)
@@ -290,6 +298,8 @@ class TargetProfile:
             "stratos": {
                 "url": self.stratos.url,
                 "service_did": self.stratos.service_did,
+                "appview": self.stratos.appview,
+                "indexing_window_s": self.stratos.indexing_window_s,
                 "rate_limit": None
                 if self.stratos.rate_limit is None
                 else {
@@ -304,6 +314,7 @@ class TargetProfile:
                     "password_env": a.password_env,
                     "boundaries": list(a.boundaries),
                     "app_password_env": a.app_password_env,
+                    "allowlisted": a.allowlisted,
                 }
                 for a in self.accounts
             ],
@@ -377,24 +388,32 @@ def embedded_target(
     plc_url: str | None = None,
     stratos_url: str | None = None,
     stratos_service_did: str | None = None,
+    stratos_appview: str | None = None,
     atcr_registry: str | None = None,
     atcr_hold: str | None = None,
     name: str = "embedded",
     provision_count: int = 3,
+    accounts: Sequence[Account] = (),
+    secrets: Mapping[str, str] | None = None,
 ) -> TargetProfile:
-    """The profile of the embedded default: reference services on loopback, accounts provisioned
-    by the harness under the ``test`` handle domain, the PDS serving the DID directory."""
+    """The profile of the embedded default: reference services on loopback, the PDS serving the
+    DID directory, provisioning allowed under the ``test`` handle domain. ``accounts`` the CLI
+    provisioned before starting services that must know them (the Stratos allowlist) are given
+    with their passwords in ``secrets`` — in memory, never in the environment."""
     return TargetProfile(
         name=name,
         identity=IdentityTarget(pds=pds_url, plc=plc_url or pds_url),
-        stratos=StratosTarget(url=stratos_url, service_did=stratos_service_did),
+        stratos=StratosTarget(
+            url=stratos_url, service_did=stratos_service_did, appview=stratos_appview
+        ),
+        accounts=tuple(accounts),
         atcr=AtcrTarget(registry=atcr_registry, hold=atcr_hold),
         provision=Provision(enabled=True, handle_domain="test", count=provision_count),
         # Loopback only, and we started it: load runs against it are ours to make.
         allow_load=True,
         embedded=True,
         source=None,
-        secrets=MappingProxyType({}),
+        secrets=MappingProxyType(dict(secrets or {})),
     )
 
 
@@ -656,9 +675,14 @@ def _build(raw: Mapping[str, Any], ctx: _Ctx) -> TargetProfile:
             if v <= 0:
                 raise ctx.fail(f"stratos.rate_limit.{key}", "must be positive")
         rate_limit = RateLimit(writes=writes, window_s=window)
+    indexing_window = _get(t, s, "indexing_window_s", "stratos", ctx)
+    if indexing_window is not None and indexing_window <= 0:
+        raise ctx.fail("stratos.indexing_window_s", "must be positive")
     stratos = StratosTarget(
         url=_get(t, s, "url", "stratos", ctx),
         service_did=_get(t, s, "service_did", "stratos", ctx),
+        appview=_get(t, s, "appview", "stratos", ctx),
+        indexing_window_s=5.0 if indexing_window is None else float(indexing_window),
         rate_limit=rate_limit,
     )
 
@@ -758,6 +782,7 @@ def _build_accounts(raw: Mapping[str, Any], ctx: _Ctx) -> tuple[Account, ...]:
                 password_env=password_env,
                 boundaries=_get(entry, spec, "boundaries", path, ctx) or (),
                 app_password_env=_get(entry, spec, "app_password_env", path, ctx),
+                allowlisted=_get(entry, spec, "allowlisted", path, ctx) is not False,
             )
         )
     return tuple(out)

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -34,7 +34,15 @@ DEFAULT_PORTS: Mapping[str, int] = MappingProxyType(
     {"pds": 2583, "stratos": 3100, "stratos-appview": 3200, "atcr": 5000, "hold": 8080}
 )
 # Services that exist in reference_impl today; the others slot in here as they land.
-SERVICE_MODULES: Mapping[str, str] = MappingProxyType({"pds": "reference_impl.pds"})
+SERVICE_MODULES: Mapping[str, str] = MappingProxyType(
+    {
+        "pds": "reference_impl.pds",
+        "stratos": "reference_impl.stratos",
+        "stratos-appview": "reference_impl.stratos.appview",
+    }
+)
+# The Stratos service identity of the embedded default (a valid record key: no "%").
+STRATOS_SERVICE_DID = "did:web:stratos.localhost"
 # What each profile needs running, in start order (dependencies first).
 PROFILE_SERVICES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -106,13 +114,44 @@ def parse_ports(spec: str | None, known: Sequence[str] = tuple(DEFAULT_PORTS)) -
     return out
 
 
-def parse_faults(faults: Sequence[str], services: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """``NAME`` goes to every service started; ``SERVICE:NAME`` to that service only."""
+FaultCatalogue = Callable[[str], frozenset[str]]
+
+
+def faults_of_service(name: str, python: str = sys.executable) -> frozenset[str]:
+    """The faults a reference service knows, asked of the service itself (``--list-faults``),
+    so the harness holds no copy of that list and never imports the service."""
+    done = subprocess.run(  # noqa: S603 - our interpreter, fixed argv, no shell
+        [python, "-m", SERVICE_MODULES[name], "--list-faults"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"could not ask {name} for its faults: {done.stderr.strip()[-300:]}")
+    return frozenset(line.strip() for line in done.stdout.splitlines() if line.strip())
+
+
+def parse_faults(
+    faults: Sequence[str],
+    services: Sequence[str],
+    catalogue: FaultCatalogue = faults_of_service,
+) -> dict[str, tuple[str, ...]]:
+    """``SERVICE:NAME`` goes to that service; a bare ``NAME`` to the started services that know
+    it (UsageError, naming the known faults, when none does)."""
     out: dict[str, list[str]] = {s: [] for s in services}
+    known: dict[str, frozenset[str]] = {}
     for fault in faults:
         service, sep, name = fault.partition(":")
         if not sep:
             for s in services:
+                if s not in known:
+                    known[s] = catalogue(s)
+            owners = [s for s in services if fault in known[s]]
+            if not owners:
+                listed = ", ".join(sorted(set().union(*known.values()))) or "none"
+                raise UsageError(f"--fault {fault}: no started service knows it (known: {listed})")
+            for s in owners:
                 out[s].append(fault)
         elif service not in out:
             raise UsageError(f"--fault {fault}: {service} is not started for this profile")
@@ -179,6 +218,19 @@ def _service_env(name: str, urls: Mapping[str, str]) -> dict[str, str]:
     if name == "pds":
         # The PDS also serves the DID directory and is its own OAuth authorization server.
         return {"PDS_PUBLIC_URL": urls["pds"], "PDS_HANDLE_DOMAINS": ".test"}
+    if name == "stratos":
+        return {
+            "STRATOS_PUBLIC_URL": urls["stratos"],
+            "STRATOS_SERVICE_DID": STRATOS_SERVICE_DID,
+            "STRATOS_PDS_URL": urls["pds"],
+            "STRATOS_PLC_URL": urls["pds"],
+        }
+    if name == "stratos-appview":
+        return {
+            "STRATOS_APPVIEW_PUBLIC_URL": urls["stratos-appview"],
+            "STRATOS_APPVIEW_STRATOS_URL": urls["stratos"],
+            "STRATOS_APPVIEW_PLC_URL": urls["pds"],
+        }
     return {}
 
 

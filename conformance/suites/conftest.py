@@ -8,9 +8,16 @@ The run-wide fixtures — ``target``, ``redactor``, ``recorder``, ``http``, ``me
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx
 import pytest
 
+from conformance.clients.pds import PdsClient
+from conformance.clients.xrpc import XrpcClient
+from conformance.evidence import ExchangeRecorder
 from conformance.plugin import disabled
+from conformance.redact import Redactor
 from conformance.target import TargetProfile
 
 
@@ -28,3 +35,17 @@ def plc_url(target: TargetProfile) -> str:
     if target.identity.plc is None:
         disabled("the target profile names no DID directory ([identity] plc)")
     return target.identity.plc
+
+
+@pytest.fixture(scope="session")
+def session_http(recorder: ExchangeRecorder) -> Iterator[httpx.Client]:
+    """A recorded client for session-wide setup (the per-test ``http`` is function-scoped)."""
+    with httpx.Client(
+        timeout=30.0, follow_redirects=False, event_hooks=recorder.event_hooks()
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def pds(pds_url: str, session_http: httpx.Client, redactor: Redactor) -> PdsClient:
+    return PdsClient(XrpcClient(pds_url, session_http), redactor)

@@ -59,7 +59,13 @@ def parse_settings(
         metavar="NAME",
         help="start with a deliberate fault (repeatable); for testing the harness",
     )
+    parser.add_argument(
+        "--list-faults", action="store_true", help="print the faults this service knows and exit"
+    )
     args = parser.parse_args(argv)
+    if args.list_faults:
+        print("\n".join(sorted(known_faults)))
+        raise SystemExit(0)
     fault_names = (
         args.fault if args.fault is not None else env.get(f"{prefix}_FAULTS", "").split(",")
     )

@@ -7,16 +7,12 @@ run the check — rather than as a verdict on the requirement.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from conformance.clients.dpop import DpopKey
 from conformance.clients.oauth import OAuthClient, OAuthSession
 from conformance.clients.pds import PdsClient, Session
-from conformance.clients.xrpc import XrpcClient
-from conformance.evidence import ExchangeRecorder
 from conformance.plugin import disabled
 from conformance.provision import AccountCredentials, provision_accounts
 from conformance.redact import Redactor
@@ -29,42 +25,29 @@ MIN_ACCOUNTS = 2
 
 
 @pytest.fixture(scope="session")
-def session_http(recorder: ExchangeRecorder) -> Iterator[httpx.Client]:
-    """A recorded client for session-wide setup (the per-test ``http`` is function-scoped)."""
-    with httpx.Client(
-        timeout=30.0, follow_redirects=False, event_hooks=recorder.event_hooks()
-    ) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def pds(pds_url: str, session_http: httpx.Client, redactor: Redactor) -> PdsClient:
-    return PdsClient(XrpcClient(pds_url, session_http), redactor)
-
-
-@pytest.fixture(scope="session")
 def accounts(target: TargetProfile, pds: PdsClient, redactor: Redactor) -> list[AccountCredentials]:
-    """At least two accounts on the PDS: provisioned by the harness, or given by the profile."""
-    if target.provision.enabled:
-        invite = (
-            target.secret(target.provision.invite_code_env)
-            if target.provision.invite_code_env
-            else None
+    """At least two accounts on the PDS: those the profile gives, else provisioned ones."""
+    given = [
+        AccountCredentials(
+            a.handle, pds.login(a.handle, target.password(a)).did, target.password(a)
         )
-        count = max(target.provision.count, MIN_ACCOUNTS)
-        domain = target.provision.handle_domain
-        assert domain is not None, "load_target requires handle_domain when provisioning"
-        return provision_accounts(pds, count, domain, invite, redactor)
-    given: list[AccountCredentials] = []
-    for account in target.accounts:
-        password = target.password(account)
-        session = pds.login(account.handle, password)
-        given.append(AccountCredentials(account.handle, session.did, password))
-    if len(given) < MIN_ACCOUNTS:
+        for a in target.accounts
+    ]
+    if len(given) >= MIN_ACCOUNTS:
+        return given
+    if not target.provision.enabled:
         disabled(
             f"the identity suite needs {MIN_ACCOUNTS} accounts; the profile gives {len(given)}"
         )
-    return given
+    invite = (
+        target.secret(target.provision.invite_code_env)
+        if target.provision.invite_code_env
+        else None
+    )
+    domain = target.provision.handle_domain
+    assert domain is not None, "load_target requires handle_domain when provisioning"
+    count = max(target.provision.count, MIN_ACCOUNTS)
+    return provision_accounts(pds, count, domain, invite, redactor)
 
 
 @pytest.fixture(scope="session")

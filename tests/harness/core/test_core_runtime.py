@@ -182,21 +182,29 @@ def test_stop_on_keyboard_interrupt(tmp_path: Path, fake_module: str) -> None:
 
 
 def test_reference_services_and_ports() -> None:
-    specs = reference_services("identity", {"pds": 40123}, ["boundary-403"])
+    specs = reference_services("identity", {"pds": 40123}, ["pds:some-fault"])
     assert [(s.name, s.module, s.port, s.faults) for s in specs] == [
-        ("pds", "reference_impl.pds", 40123, ("boundary-403",))
+        ("pds", "reference_impl.pds", 40123, ("some-fault",))
     ]
     assert specs[0].env["PDS_PUBLIC_URL"] == "http://127.0.0.1:40123"
     assert services_for(["identity", "atcr"]) == ("pds", "hold", "atcr")
-    with pytest.raises(UsageError, match="no stratos, stratos-appview service yet"):
-        reference_services("stratos", {"pds": 1, "stratos": 2, "stratos-appview": 3})
+    stratos = reference_services("stratos", {"pds": 1, "stratos": 2, "stratos-appview": 3})
+    assert [s.name for s in stratos] == ["pds", "stratos", "stratos-appview"]
+    assert stratos[1].env["STRATOS_PDS_URL"] == "http://127.0.0.1:1"
+    assert stratos[2].env["STRATOS_APPVIEW_STRATOS_URL"] == "http://127.0.0.1:2"
+    with pytest.raises(UsageError, match="no hold, atcr service yet"):
+        reference_services("atcr", {"pds": 1, "hold": 2, "atcr": 3})
     assert DEFAULT_PORTS["pds"] == 2583
     assert parse_ports("pds=2600, hold=8081") == {"pds": 2600, "hold": 8081}
     with pytest.raises(UsageError, match="unknown service 'pdss'"):
         parse_ports("pdss=1")
     with pytest.raises(UsageError, match="expected NAME=PORT"):
         parse_ports("2583")
-    assert parse_faults(["a", "pds:b"], ["pds"]) == {"pds": ("a", "b")}
+    known = {"pds": frozenset({"a"}), "stratos": frozenset({"s"})}.__getitem__
+    assert parse_faults(["a", "pds:b"], ["pds"], known) == {"pds": ("a", "b")}
+    assert parse_faults(["s"], ["pds", "stratos"], known) == {"pds": (), "stratos": ("s",)}
+    with pytest.raises(UsageError, match="no started service knows it"):
+        parse_faults(["nope"], ["pds", "stratos"], known)
     with pytest.raises(UsageError, match="stratos is not started"):
         parse_faults(["stratos:x"], ["pds"])
     ports = pick_free_ports(["a", "b", "c"])
@@ -236,7 +244,7 @@ def test_embedded_verify_leaves_nothing_running(
             "--only",
             "XRPC-01",
             "--fault",
-            "seeded",
+            "pds:seeded",
             "--suites-dir",
             str(suites),
             "--report-dir",
@@ -301,3 +309,18 @@ def test_embedded_verify_with_the_reference_pds(tmp_path: Path, write_suite) -> 
     assert data["target"]["embedded"] is True
     assert (run_dir / "logs" / "pds.log").stat().st_size > 0
     assert not _accepts(int(pds.rsplit(":", 1)[1]))
+
+
+@pytest.mark.slow
+def test_bare_fault_names_go_to_the_service_that_knows_them() -> None:
+    """The services are asked for their faults (``--list-faults``), not imported."""
+    specs = reference_services(
+        "stratos", {"pds": 1, "stratos": 2, "stratos-appview": 3}, ["boundary-403"]
+    )
+    assert {s.name: s.faults for s in specs} == {
+        "pds": (),
+        "stratos": ("boundary-403",),
+        "stratos-appview": (),
+    }
+    with pytest.raises(UsageError, match="boundary-403: no started service knows it"):
+        reference_services("identity", {"pds": 1}, ["boundary-403"])

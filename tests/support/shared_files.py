@@ -14,7 +14,7 @@ from pathlib import Path
 
 SHARED_ENV = "ATCONFORM_SHARED_DIR"
 INTEROP_ENV = "ATPROTO_INTEROP_TESTS"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def shared_candidates() -> list[Path]:

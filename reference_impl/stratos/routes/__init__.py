@@ -1,0 +1,1 @@
+"""Thin ASGI adapters for the Stratos XRPC methods, grouped by resource."""
