@@ -210,3 +210,37 @@ def test_get_repo_access(svc: RunningStratos) -> None:
         "zone.stratos.sync.getRepo", {"did": new_did(), "syncToken": svc.stratos.config.sync_token}
     )
     assert unknown.status_code == 400 and unknown.json()["error"] == "RepoNotFound"
+
+
+@pytest.mark.requirement("STR-IMP-01")
+def test_repo_exported_from_one_stratos_imports_intact_into_another(tmp_path: Path) -> None:
+    did = new_did()
+    with running_stratos(tmp_path / "a") as first, running_stratos(tmp_path / "b") as second:
+        first.enroll(did, "engineering")
+        written = {}
+        for i in range(12):
+            boundary = [f"{first.stratos.config.service_did}/engineering"] if i % 2 else None
+            created = first.create(did, post(f"moving house {i}", boundary))
+            assert created.status_code == 200, created.text
+            written[created.json()["uri"].split("/", 3)[3]] = created.json()["cid"]
+        export = first.get("zone.stratos.sync.getRepo", {"did": did}, did)
+        assert export.status_code == 200
+
+        second.enroll(did, "engineering")
+        imported = _import(second, did, export.content)
+        assert imported.status_code == 200, imported.text
+        assert imported.json() == {"imported": len(written)}
+
+        # Same records, same CIDs, same values; re-signed by the second service's key for the user.
+        assert {r["uri"].split("/", 3)[3]: r["cid"] for r in _listed(second, did)} == written
+        for path in written:
+            params = {"repo": did, "collection": POST, "rkey": path.split("/")[1]}
+            original = first.get("com.atproto.repo.getRecord", params, did).json()
+            moved = second.get("com.atproto.repo.getRecord", params, did).json()
+            assert moved["value"] == original["value"]
+        key = second.stratos.enrollments.get(did).signing_did_key
+        contents = verify_repo(
+            second.get("zone.stratos.sync.getRepo", {"did": did}, did).content, did, key
+        )
+        assert contents.commit.level == "signature-verified"
+        assert {k: v.encode() for k, v in contents.records.items()} == written
