@@ -10,17 +10,10 @@ from typing import Any
 import pytest
 from shared_files import interop_vectors, shared_candidates
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags verified on this kind of machine: headless as root, no background traffic at all.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from conformance.browser.runner import CHROMIUM_FLAGS, DEFAULT_CHROMIUM
+
+# The same Chromium and flags the harness's own browser check (CORS-04) uses.
+CHROMIUM = DEFAULT_CHROMIUM
 
 
 @dataclass
@@ -41,7 +34,7 @@ def open_in_chromium() -> Iterator[Callable[[str], PageVisit]]:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+            executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_FLAGS)
         )
         try:
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from conformance.checks.base import Failure
 from conformance.scenarios.base import Probe, describe_response, is_success
 
@@ -17,3 +19,19 @@ def control_failure(requirement: str, control: Probe) -> Failure | None:
         f"got {describe_response(control.response)}",
         (control.response,),
     )
+
+
+def refused(requirement: str, title: str, probe: Probe) -> Failure:
+    return Failure(
+        requirement,
+        title,
+        f"{probe.case}: expected 2xx, got {describe_response(probe.response)}",
+        (probe.response,),
+    )
+
+
+def first_refused(requirement: str, probes: Iterable[Probe | None]) -> Failure | None:
+    for probe in probes:
+        if probe is not None and not is_success(probe.response):
+            return refused(requirement, "a correct request was refused", probe)
+    return None

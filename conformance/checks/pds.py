@@ -21,7 +21,7 @@ from atproto_crypto.did import parse_multikey
 from atproto_crypto.verify import verify_signature
 
 from conformance.checks.base import Failure
-from conformance.checks.common import control_failure
+from conformance.checks.common import control_failure, first_refused, refused
 from conformance.repo_verify import (
     CarInvalid,
     VerificationLevel,
@@ -29,7 +29,14 @@ from conformance.repo_verify import (
     verify_record_proof,
     verify_repo,
 )
-from conformance.scenarios.base import NegativeProbes, Probe, describe_response, json_body
+from conformance.scenarios.base import (
+    NegativeProbes,
+    Probe,
+    body_of,
+    describe_response,
+    is_success,
+    json_body,
+)
 from conformance.scenarios.pds import (
     AccountCreation,
     AppPasswordProbes,
@@ -45,9 +52,7 @@ from conformance.scenarios.pds import (
     UnknownCollectionProbes,
     blob_cid,
     blob_ref,
-    body_of,
     cid_of,
-    is_success,
     token_of,
 )
 from lexicons.syntax import is_valid_tid
@@ -59,22 +64,6 @@ SERVICE_AUTH_DEFAULT_TTL_S = 60
 # here (clock offsets are judged by CLOCK-01, not by this check).
 CLOCK_SLACK_S = 10
 AUTHENTICATION_REQUIRED = "AuthenticationRequired"
-
-
-def _refused(requirement: str, title: str, probe: Probe) -> Failure:
-    return Failure(
-        requirement,
-        title,
-        f"{probe.case}: expected 2xx, got {describe_response(probe.response)}",
-        (probe.response,),
-    )
-
-
-def _first_refused(requirement: str, probes: Iterable[Probe | None]) -> Failure | None:
-    for probe in probes:
-        if probe is not None and not is_success(probe.response):
-            return _refused(requirement, "a correct request was refused", probe)
-    return None
 
 
 def _xrpc_error(response: httpx.Response) -> str | None:
@@ -127,7 +116,7 @@ def check_account_created(creation: AccountCreation, handle_domain: str | None) 
     probe = creation.created
     body = body_of(probe.response)
     if body is None:
-        return _refused("PDS-01", "createAccount with a fresh handle was refused", probe)
+        return refused("PDS-01", "createAccount with a fresh handle was refused", probe)
     problems: list[str] = []
     did = body.get("did")
     if not isinstance(did, str) or not DID_PLC.match(did):
@@ -382,7 +371,7 @@ def check_get_session(probes: SessionProbes) -> Failure | None:
         return failure
     probe = probes.get_session
     if probe is None:
-        return _refused("PDS-03", "createSession gave no usable session", probes.by_handle)
+        return refused("PDS-03", "createSession gave no usable session", probes.by_handle)
     body = body_of(probe.response)
     if (
         body is not None
@@ -413,7 +402,7 @@ def check_refresh_session(probes: SessionProbes) -> Failure | None:
     if (failure := control_failure("PDS-03", probes.by_did)) is not None:
         return failure
     if probes.refresh is None:
-        return _refused("PDS-03", "createSession gave no usable session", probes.by_did)
+        return refused("PDS-03", "createSession gave no usable session", probes.by_did)
     problems = list(_session_problems(probes.refresh, probes.did, probes.handle))
     responses = [probes.refresh.response]
     if probes.refreshed_get_session is not None:
@@ -438,7 +427,7 @@ def check_app_password(probes: AppPasswordProbes) -> Failure | None:
     created = probes.created
     body = body_of(created.response)
     if body is None:
-        return _refused("PDS-03", "createAppPassword was refused", created)
+        return refused("PDS-03", "createAppPassword was refused", created)
     if body.get("name") != probes.name or not isinstance(body.get("password"), str):
         return Failure(
             "PDS-03",
@@ -446,7 +435,7 @@ def check_app_password(probes: AppPasswordProbes) -> Failure | None:
             f"{created.case}: expected name {probes.name!r} and a password",
             (created.response,),
         )
-    failure = _first_refused("PDS-03", (probes.login, probes.get_session))
+    failure = first_refused("PDS-03", (probes.login, probes.get_session))
     if failure is not None:
         return Failure(
             "PDS-03",
@@ -671,7 +660,7 @@ def _listed_records(pages: Sequence[Probe]) -> dict[str, Any] | None:
 def check_record_reads(crud: RecordCrud) -> Failure | None:
     """PDS-05: getRecord and listRecords return what was written, as written; deleted records
     are gone (getRecord → an XRPC error)."""
-    if failure := _first_refused("PDS-05", (crud.created, crud.put_created, crud.applied)):
+    if failure := first_refused("PDS-05", (crud.created, crud.put_created, crud.applied)):
         return failure
     problems: list[str] = []
     responses: list[httpx.Response] = []
@@ -718,7 +707,7 @@ def check_describe_repo(crud: RecordCrud, handle: str) -> Failure | None:
     probe = crud.described
     body = body_of(probe.response)
     if body is None:
-        return _refused("PDS-05", "describeRepo was refused", probe)
+        return refused("PDS-05", "describeRepo was refused", probe)
     problems: list[str] = []
     if body.get("did") != crud.did:
         problems.append(f"did is {body.get('did')!r}, expected {crud.did}")
@@ -741,7 +730,7 @@ def check_commit_revs(sequence: CommitSequence) -> Failure | None:
     """PDS-05: every write makes a commit whose rev is a TID later than the one before, and
     getLatestCommit answers that commit (the write's own ``commit`` when it names one)."""
     probes = (sequence.before, *sequence.writes, *sequence.after)
-    if failure := _first_refused("PDS-05", probes):
+    if failure := first_refused("PDS-05", probes):
         return failure
     problems: list[str] = []
     revs: list[str] = []
@@ -852,7 +841,7 @@ def check_repo_export(probes: RepoExportProbes) -> Failure | None:
     """PDS-05: the ``sync.getRepo`` CAR verifies fully (CIDs, a complete MST, the commit
     signature against the DID document's key), holds every record written with its CID, and
     its commit is the one getLatestCommit names."""
-    if failure := _first_refused("PDS-05", (probes.write, probes.latest)):
+    if failure := first_refused("PDS-05", (probes.write, probes.latest)):
         return failure
     responses = (probes.export.response, probes.did_document.response)
     if problem := _car_response_problem(probes.export):
@@ -922,7 +911,7 @@ def check_blob_round_trip(probes: BlobProbes) -> Failure | None:
         problems.append(f"{upload.case}: size {blob.get('size')!r}, expected {len(probes.data)}")
     if not isinstance(blob.get("mimeType"), str):
         problems.append(f"{upload.case}: no mimeType")
-    if failure := _first_refused("PDS-05", (probes.record, *probes.listed)):
+    if failure := first_refused("PDS-05", (probes.record, *probes.listed)):
         return Failure("PDS-05", "blob round trip fails", failure.message, failure.responses)
     listed: set[str] = set()
     for page in probes.listed:

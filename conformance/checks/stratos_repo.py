@@ -13,13 +13,13 @@ names, DIDs, CIDs and revs — never tokens.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from conformance.checks.base import Failure
-from conformance.checks.common import control_failure
+from conformance.checks.common import control_failure, first_refused, refused
 from conformance.repo_verify import (
     EMPTY_MST_ROOT,
     NO_KEY_PROBLEM,
@@ -81,22 +81,6 @@ class AttestationCheckBroken(RuntimeError):
 
 
 # --- shared helpers ---------------------------------------------------------------------------
-
-
-def _refused(requirement: str, title: str, probe: Probe) -> Failure:
-    return Failure(
-        requirement,
-        title,
-        f"{probe.case}: expected 2xx, got {describe_response(probe.response)}",
-        (probe.response,),
-    )
-
-
-def _first_refused(requirement: str, probes: Iterable[Probe | None]) -> Failure | None:
-    for probe in probes:
-        if probe is not None and not is_success(probe.response):
-            return _refused(requirement, "a correct request was refused", probe)
-    return None
 
 
 def _responses(*probes: Probe | None) -> tuple[httpx.Response, ...]:
@@ -245,7 +229,7 @@ def _boundary_values(value: Any) -> list[str] | None:
 def check_status_boundaries_only_to_self(probes: StatusProbes) -> Failure | None:
     """STR-ENR-01: ``boundaries`` appear when the enrolled DID asks about itself, and only then
     (not to another DID, not to an unauthenticated caller)."""
-    if failure := _first_refused("STR-ENR-01", (probes.own, probes.other, probes.anonymous)):
+    if failure := first_refused("STR-ENR-01", (probes.own, probes.other, probes.anonymous)):
         return failure
     problems: list[str] = []
     own = body_of(probes.own.response) or {}
@@ -619,7 +603,7 @@ def check_enrollment_attestation(probes: EnrollmentRecordProbes) -> Failure | No
 def check_unenroll_status(probes: UnenrollProbes) -> Failure | None:
     """STR-ENR-06: unenroll succeeds and status then says ``enrolled: false``."""
     if not is_success(probes.unenroll.response):
-        return _refused("STR-ENR-06", "unenroll of an enrolled user was refused", probes.unenroll)
+        return refused("STR-ENR-06", "unenroll of an enrolled user was refused", probes.unenroll)
     status = body_of(probes.status_after.response)
     if status is not None and status.get("enrolled") is False:
         return None
@@ -641,10 +625,10 @@ def check_unenroll_records_gone(probes: UnenrollProbes) -> Failure | None:
     read of a record written before is not served (404, or ``NotEnrolled`` — STR-ENR-02 has
     a not-enrolled caller's authenticated calls answer that); once enrolled again it reads 404:
     deleted, not merely hidden behind the enrollment."""
-    if failure := _first_refused("STR-ENR-06", (probes.write, probes.read_before, probes.unenroll)):
+    if failure := first_refused("STR-ENR-06", (probes.write, probes.read_before, probes.unenroll)):
         return failure
     if probes.read_after is None or probes.read_after_reenrollment is None:
-        return _refused("STR-ENR-06", "createRecord gave no record to follow", probes.write)
+        return refused("STR-ENR-06", "createRecord gave no record to follow", probes.write)
     problems: list[str] = []
     wrong: list[httpx.Response] = []
     after = probes.read_after.response
@@ -677,7 +661,7 @@ def check_unenroll_records_gone(probes: UnenrollProbes) -> Failure | None:
 def check_unenroll_enrollment_record_removed(probes: UnenrollProbes) -> Failure | None:
     """STR-ENR-06: the enrollment record is removed from the user's PDS."""
     if not is_success(probes.unenroll.response):
-        return _refused("STR-ENR-06", "unenroll of an enrolled user was refused", probes.unenroll)
+        return refused("STR-ENR-06", "unenroll of an enrolled user was refused", probes.unenroll)
     response = probes.enrollment_record_after.response
     if response.status_code in (400, 404) and xrpc_error_name(response):
         return None
@@ -698,7 +682,7 @@ def check_create_output(probes: CreateProbes) -> Failure | None:
     ``cid`` and ``commit {cid, rev}``."""
     body = body_of(probes.create.response)
     if body is None:
-        return _refused("STR-REPO-01", "createRecord of a valid post was refused", probes.create)
+        return refused("STR-REPO-01", "createRecord of a valid post was refused", probes.create)
     problems: list[str] = []
     uri = body.get("uri")
     prefix = f"at://{probes.did}/{POST}/"
@@ -806,7 +790,7 @@ def check_foreign_writes_not_stored(probes: ForeignWriteProbes) -> Failure | Non
 def check_describe_collections_exact(probes: CollectionsProbes) -> Failure | None:
     """STR-REPO-03: describeRepo's ``collections`` lists the collection just written, and only
     collections that hold records (each answers at least one record to listRecords)."""
-    if failure := _first_refused("STR-REPO-03", (probes.write, probes.described)):
+    if failure := first_refused("STR-REPO-03", (probes.write, probes.described)):
         return failure
     collections = (body_of(probes.described.response) or {}).get("collections")
     if not isinstance(collections, list):
@@ -850,10 +834,10 @@ def check_describe_collections_exact(probes: CollectionsProbes) -> Failure | Non
 def check_delete_removes(probes: DeleteProbes) -> Failure | None:
     """STR-REPO-03: after deleteRecord the record no longer reads (getRecord refuses it, not
     with a 5xx) and listRecords leaves it out."""
-    if failure := _first_refused("STR-REPO-03", (probes.create, probes.delete)):
+    if failure := first_refused("STR-REPO-03", (probes.create, probes.delete)):
         return failure
     if probes.read_after is None or probes.rkey is None:
-        return _refused("STR-REPO-03", "createRecord gave no record to delete", probes.create)
+        return refused("STR-REPO-03", "createRecord gave no record to delete", probes.create)
     problems: list[str] = []
     response = probes.read_after.response
     if is_success(response) or response.status_code >= 500:
@@ -993,7 +977,7 @@ def check_repo_export_complete(probes: ExportProbes) -> Failure | None:
     """STR-VER-02: ``zone.stratos.sync.getRepo`` returns the whole repo: every block matches its
     CID, the MST is complete, it holds every record written with its CID, its commit is not
     older than the last write, and the commit signature verifies against the published key."""
-    if failure := _first_refused("STR-VER-02", (*probes.earlier, *probes.later)):
+    if failure := first_refused("STR-VER-02", (*probes.earlier, *probes.later)):
         return failure
     responses = _responses(probes.full, probes.enrollment_record)
     if problem := _car_problem(probes.full):
@@ -1038,7 +1022,7 @@ def check_since_export(probes: ExportProbes) -> Failure | None:
     """STR-VER-02: ``getRepo?since=<rev>`` returns only blocks newer than that revision: the
     records written after it are in the CAR, those written up to it are not, and its signed
     commit is later than ``since``."""
-    if failure := _first_refused("STR-VER-02", (*probes.earlier, *probes.later)):
+    if failure := first_refused("STR-VER-02", (*probes.earlier, *probes.later)):
         return failure
     if probes.since_rev is None or probes.since is None:
         last = probes.earlier[-1] if probes.earlier else None
@@ -1093,7 +1077,7 @@ def check_since_export(probes: ExportProbes) -> Failure | None:
 def check_revs_increase(sequence: RevSequence) -> Failure | None:
     """STR-VER-03: each write's commit ``rev`` is a TID greater than the one before
     (createRecord must answer its commit; other writes are judged when they do)."""
-    if failure := _first_refused("STR-VER-03", (step.probe for step in sequence.steps)):
+    if failure := first_refused("STR-VER-03", (step.probe for step in sequence.steps)):
         return failure
     problems: list[str] = []
     previous: tuple[str, Probe] | None = None
@@ -1139,7 +1123,7 @@ def check_list_blobs(listing: BlobListing) -> Failure | None:
                 f"got {describe_response(upload.response)}",
                 (upload.response,),
             )
-    if failure := _first_refused("STR-BLOB-01", (listing.record,)):
+    if failure := first_refused("STR-BLOB-01", (listing.record,)):
         return failure
     problems: list[str] = []
     listed: set[str] = set()
@@ -1187,8 +1171,8 @@ def blob_reads_unsupported(reads: BlobReads) -> bool:
 
 def _blob_setup_failure(reads: BlobReads) -> Failure | None:
     if blob_cid(blob_ref(reads.upload.response)) is None:
-        return _refused("STR-BLOB-02", "uploadBlob gave no blob reference", reads.upload)
-    return _first_refused("STR-BLOB-02", (reads.record,))
+        return refused("STR-BLOB-02", "uploadBlob gave no blob reference", reads.upload)
+    return first_refused("STR-BLOB-02", (reads.record,))
 
 
 def check_blob_served_within_boundary(reads: BlobReads) -> Failure | None:
@@ -1264,24 +1248,24 @@ def check_import_refuses_broken_cars(probes: ImportProbes) -> Failure | None:
         return failure
     problems: list[str] = []
     responses: list[httpx.Response] = []
-    for refused in probes.refused:
-        response = refused.attempt.response
+    for broken in probes.refused:
+        response = broken.attempt.response
         if response.status_code != 400 or xrpc_error_name(response) != INVALID_CAR:
             problems.append(
-                f"{refused.attempt.case}: expected 400 {INVALID_CAR}, "
+                f"{broken.attempt.case}: expected 400 {INVALID_CAR}, "
                 f"got {describe_response(response)}"
             )
             responses.append(response)
-        collections = (body_of(refused.described.response) or {}).get("collections")
-        records = (body_of(refused.listed.response) or {}).get("records")
+        collections = (body_of(broken.described.response) or {}).get("collections")
+        records = (body_of(broken.listed.response) or {}).get("records")
         if collections != [] or records != []:
             problems.append(
-                f"after {refused.attempt.case}: the repo is not empty "
-                f"({refused.described.case} and {refused.listed.case} answer "
-                f"{describe_response(refused.described.response)} / "
-                f"{describe_response(refused.listed.response)})"
+                f"after {broken.attempt.case}: the repo is not empty "
+                f"({broken.described.case} and {broken.listed.case} answer "
+                f"{describe_response(broken.described.response)} / "
+                f"{describe_response(broken.listed.response)})"
             )
-            responses.extend((refused.described.response, refused.listed.response))
+            responses.extend((broken.described.response, broken.listed.response))
     if not problems:
         return None
     return Failure(
@@ -1298,7 +1282,7 @@ def check_import_complete(probes: ImportProbes) -> Failure | None:
     read back with that CID."""
     body = body_of(probes.imported.response)
     if body is None:
-        return _refused("STR-IMP-01", "importRepo of a PDS export was refused", probes.imported)
+        return refused("STR-IMP-01", "importRepo of a PDS export was refused", probes.imported)
     problems: list[str] = []
     responses: list[httpx.Response] = [probes.imported.response]
     expected = len(probes.car_records)

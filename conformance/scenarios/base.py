@@ -11,7 +11,7 @@ that is not about nonces retries once when the server answers ``use_dpop_nonce``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +188,30 @@ def describe_response(response: httpx.Response) -> str:
     content_type = response.headers.get("content-type")
     parts.append(f"content-type {content_type}" if content_type else "no content-type")
     return " ".join([parts[0], f"({'; '.join(parts[1:])})"])
+
+
+def body_of(response: httpx.Response) -> dict[str, Any] | None:
+    """The JSON object of a 2xx response, else None."""
+    body = json_body(response) if is_success(response) else None
+    return body if isinstance(body, dict) else None
+
+
+# Bounds every pagination loop, so a target answering the same cursor forever cannot hang a run.
+MAX_PAGES = 50
+
+
+def list_all(
+    fetch: Callable[[str | None], httpx.Response], case: str, *, max_pages: int = MAX_PAGES
+) -> tuple[Probe, ...]:
+    """Every page of a cursor-paginated list (at most ``max_pages``), in order."""
+    pages: list[Probe] = []
+    cursor: str | None = None
+    for index in range(max_pages):
+        response = fetch(cursor)
+        pages.append(Probe(case if index == 0 else f"{case} (page {index + 1})", response))
+        body = body_of(response)
+        next_cursor = body.get("cursor") if body is not None else None
+        if not isinstance(next_cursor, str) or not next_cursor or next_cursor == cursor:
+            break
+        cursor = next_cursor
+    return tuple(pages)

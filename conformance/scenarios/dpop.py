@@ -26,8 +26,14 @@ from typing import Any
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from conformance.clients.dpop import DpopKey, access_token_hash, b64url, htu_of, make_dpop_proof
+from conformance.localserver import serve_in_thread
 from conformance.scenarios.base import NegativeProbes, Probe, dpop_error, is_success
 
 
@@ -653,3 +659,84 @@ def probe_concurrent_nonce(
     with ThreadPoolExecutor(max_workers=clients) as pool:
         attempts = tuple(pool.map(attempt, range(clients), timeout=timeout))
     return ConcurrencyProbes(control, attempts)
+
+
+class RogueIssuer:
+    """An OAuth authorization server nobody should trust, on loopback: its metadata, protected-
+    resource document and JWKS are all valid, and its key signs the rogue token."""
+
+    kid = "atconform-rogue-1"
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def _seen(self) -> None:
+        with self._lock:
+            self.fetches += 1
+
+    async def _metadata(self, request: Request) -> Response:
+        self._seen()
+        issuer = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "jwks_uri": f"{issuer}/oauth/jwks",
+                "token_endpoint": f"{issuer}/oauth/token",
+                "authorization_endpoint": f"{issuer}/oauth/authorize",
+                "dpop_signing_alg_values_supported": ["ES256"],
+                "scopes_supported": ["atproto"],
+            }
+        )
+
+    async def _resource(self, request: Request) -> Response:
+        self._seen()
+        issuer = str(request.base_url).rstrip("/")
+        return JSONResponse({"resource": issuer, "authorization_servers": [issuer]})
+
+    async def _jwks(self, request: Request) -> Response:
+        self._seen()
+        jwk: dict[str, Any] = ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        return JSONResponse({"keys": [{**jwk, "kid": self.kid, "alg": "ES256", "use": "sig"}]})
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/.well-known/oauth-authorization-server", self._metadata),
+                Route("/.well-known/oauth-protected-resource", self._resource),
+                Route("/oauth/jwks", self._jwks),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class ForgedTokenProbes:
+    """DPOP-09's probes, plus how many documents the target fetched from the rogue issuer."""
+
+    probes: NegativeProbes
+    rogue_fetches: int
+
+
+def probe_forged_and_rogue_tokens(
+    http: httpx.Client, endpoint: ProtectedEndpoint
+) -> ForgedTokenProbes:
+    """``probe_forged_tokens`` plus a token from a rogue authorization server served on loopback
+    with valid metadata and a JWKS holding the key that signed it: a resource server must insist
+    the issuer is the one of the user's own PDS, not trust whatever ``iss`` says."""
+    rogue = RogueIssuer()
+    with serve_in_thread(rogue.app()) as rogue_url:
+        shared = probe_forged_tokens(http, endpoint, foreign_issuer=rogue_url)
+        token = token_signed_by(
+            endpoint.access_token, rogue.key, kid=rogue.kid, changes={"iss": rogue_url}
+        )
+        caller = DpopCaller(http, endpoint)
+        caller.prime()
+        rogue_case = Probe(
+            "access token issued and signed by an authorization server that is not the user's "
+            "PDS's (valid metadata and JWKS served on loopback)",
+            caller.send_built(lambda n: [caller.proof(n, token=token)], token=token),
+        )
+    return ForgedTokenProbes(
+        NegativeProbes(shared.control, (*shared.cases, rogue_case)), rogue.fetches
+    )

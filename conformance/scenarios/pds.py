@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from conformance.clients.pds import PdsClient, Session, write_create, write_delete, write_update
-from conformance.scenarios.base import Probe, is_success, json_body
+from conformance.scenarios.base import Probe, body_of, list_all
 
 # A collection no PDS has a lexicon for: stored as-is (validationStatus "unknown").
 UNKNOWN_COLLECTION = "com.example.atconform.record"
 # A lexicon the reference PDS knows (it ships the Stratos lexicons); other PDSes may not.
 KNOWN_COLLECTION = "zone.stratos.feed.post"
-
-
-def body_of(response: httpx.Response) -> dict[str, Any] | None:
-    """The JSON object of a 2xx response, else None."""
-    body = json_body(response) if is_success(response) else None
-    return body if isinstance(body, dict) else None
 
 
 def now_iso() -> str:
@@ -67,26 +61,6 @@ def sample_record(collection: str, label: str) -> dict[str, Any]:
         "unicode": "zürich ✓",
         "createdAt": now_iso(),
     }
-
-
-MAX_PAGES = 20
-
-
-def list_all(
-    fetch: Callable[[str | None], httpx.Response], case: str, *, max_pages: int = MAX_PAGES
-) -> tuple[Probe, ...]:
-    """Every page of a cursor-paginated list (at most ``max_pages``), in order."""
-    pages: list[Probe] = []
-    cursor: str | None = None
-    for index in range(max_pages):
-        response = fetch(cursor)
-        pages.append(Probe(case if index == 0 else f"{case} (page {index + 1})", response))
-        body = body_of(response)
-        next_cursor = body.get("cursor") if body is not None else None
-        if not isinstance(next_cursor, str) or not next_cursor or next_cursor == cursor:
-            break
-        cursor = next_cursor
-    return tuple(pages)
 
 
 # --- PDS-01 ---------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from conformance.clients.stratos import EnrollmentAttempt, StratosEnroller, post
 from conformance.clients.xrpc import ParamValue, XrpcClient, XrpcError
 from conformance.redact import Redactor
 from conformance.repo_verify import CarInvalid, read_car, verify_repo, write_car
-from conformance.scenarios.base import Probe, is_success, json_body
+from conformance.scenarios.base import Probe, body_of, is_success, list_all
 
 POST = "zone.stratos.feed.post"
 ENROLLMENT = "zone.stratos.actor.enrollment"
@@ -47,7 +47,6 @@ PNG_1X1 = bytes.fromhex(
     "0000000049454e44ae426082"
 )
 PAGE_LIMIT = 100
-MAX_PAGES = 50
 # How long the enrollment record may take to leave the PDS after unenroll.
 UNENROLL_SETTLE_S = 5.0
 IMPORT_RECORDS = 310
@@ -122,12 +121,6 @@ class StratosService:
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def body_of(response: httpx.Response) -> dict[str, Any] | None:
-    """The JSON object of a 2xx response, else None."""
-    body = json_body(response) if is_success(response) else None
-    return body if isinstance(body, dict) else None
-
-
 def xrpc_error_name(response: httpx.Response) -> str:
     return XrpcError.from_response(response).error
 
@@ -165,23 +158,6 @@ def rkey_of(response: httpx.Response) -> str | None:
         return None
     parts = uri.removeprefix("at://").split("/")
     return parts[2] if len(parts) == 3 and parts[2] else None
-
-
-def list_all(
-    fetch: Callable[[str | None], httpx.Response], case: str, *, max_pages: int = MAX_PAGES
-) -> tuple[Probe, ...]:
-    """Every page of a cursor-paginated list (at most ``max_pages``), in order."""
-    pages: list[Probe] = []
-    cursor: str | None = None
-    for index in range(max_pages):
-        response = fetch(cursor)
-        pages.append(Probe(case if index == 0 else f"{case} (page {index + 1})", response))
-        body = body_of(response)
-        next_cursor = body.get("cursor") if body is not None else None
-        if not isinstance(next_cursor, str) or not next_cursor or next_cursor == cursor:
-            break
-        cursor = next_cursor
-    return tuple(pages)
 
 
 def list_records(

@@ -1,105 +1,22 @@
-"""DPOP-01..12: the PDS as a DPoP resource server (RFC 9449 + the ATProto profile)."""
+"""DPOP-01..12: the PDS as a DPoP resource server (RFC 9449 + the ATProto profile).
+
+The tests are the shared ones (``conformance/suites/dpop_tests.py``), run against the
+``protected_endpoint`` of this suite's conftest: ``getSession`` with an OAuth session's token.
+"""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-
-from conformance.checks import dpop as checks
-from conformance.checks.base import require
-from conformance.scenarios import dpop as probes
-from conformance.scenarios.dpop import ProtectedEndpoint
-
-
-@pytest.mark.requirement("DPOP-01")
-def test_missing_duplicate_or_unparsable_proof_is_refused(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_proof_presence(probes.probe_proof_presence(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-02")
-def test_missing_or_stale_nonce_gets_a_fresh_one(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_nonce_challenge(probes.probe_nonce_challenge(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-03")
-def test_htm_and_htu_must_match_the_request(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_htm_htu_binding(probes.probe_htm_htu(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-04")
-def test_iat_outside_the_window_is_refused(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(
-        checks.check_iat_window(
-            probes.probe_iat_window(http, protected_endpoint, offset_seconds=300)
-        )
-    )
-
-
-@pytest.mark.requirement("DPOP-05")
-def test_replayed_proof_is_refused(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_replay_rejected(probes.probe_replay(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-06")
-def test_ath_must_hash_the_presented_token(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_ath_binding(probes.probe_ath(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-07")
-def test_proof_key_must_match_the_token_binding(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_key_binding(probes.probe_key_binding(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-08")
-def test_proof_type_and_algorithm_are_enforced(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(
-        checks.check_proof_type_and_alg(probes.probe_proof_type_and_alg(http, protected_endpoint))
-    )
-
-
-@pytest.mark.requirement("DPOP-09")
-def test_forged_or_foreign_tokens_are_refused(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_token_verified(probes.probe_forged_tokens(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-10")
-def test_dpop_bound_token_as_bearer_is_refused(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_bearer_rejected(probes.probe_bearer_scheme(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-11")
-def test_successful_responses_carry_a_nonce_and_old_nonces_have_grace(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(checks.check_nonce_rotation(probes.probe_nonce_rotation(http, protected_endpoint)))
-
-
-@pytest.mark.requirement("DPOP-12")
-def test_concurrent_requests_sharing_a_nonce_do_not_race(
-    http: httpx.Client, protected_endpoint: ProtectedEndpoint
-) -> None:
-    require(
-        checks.check_no_nonce_race(
-            probes.probe_concurrent_nonce(http, protected_endpoint, clients=10)
-        )
-    )
+from conformance.suites.dpop_tests import (  # noqa: F401 - collected by pytest from here
+    test_ath_must_hash_the_presented_token,
+    test_concurrent_requests_sharing_a_nonce_do_not_race,
+    test_dpop_bound_token_as_bearer_is_refused,
+    test_forged_foreign_or_expired_tokens_are_refused,
+    test_htm_and_htu_must_match_the_request,
+    test_iat_outside_the_window_is_refused,
+    test_missing_duplicate_or_unparsable_proof_is_refused,
+    test_missing_or_stale_nonce_gets_a_fresh_one,
+    test_proof_key_must_match_the_token_binding,
+    test_proof_type_and_algorithm_are_enforced,
+    test_replayed_proof_is_refused,
+    test_successful_responses_carry_a_nonce_and_old_nonces_have_grace,
+)
