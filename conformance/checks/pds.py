@@ -21,7 +21,13 @@ from atproto_crypto.did import parse_multikey
 from atproto_crypto.verify import verify_signature
 
 from conformance.checks.base import Failure
-from conformance.checks.common import control_failure, first_refused, refused
+from conformance.checks.common import (
+    car_error,
+    car_response_problem,
+    control_failure,
+    first_refused,
+    refused,
+)
 from conformance.repo_verify import (
     CarInvalid,
     VerificationLevel,
@@ -765,27 +771,11 @@ def check_commit_revs(sequence: CommitSequence) -> Failure | None:
     )
 
 
-def _car_response_problem(probe: Probe | None) -> str | None:
-    if probe is None:
-        return "no CAR was fetched"
-    if probe.response.status_code != 200:
-        return f"{probe.case}: expected 200, got {describe_response(probe.response)}"
-    if "application/vnd.ipld.car" not in probe.response.headers.get("content-type", ""):
-        return f"{probe.case}: content-type is not application/vnd.ipld.car"
-    return None
-
-
-def _car_error(exc: Exception) -> str:
-    if isinstance(exc, KeyError):  # a block the MST walk needed is not in the CAR
-        return "an MST block the verification needs is missing from the CAR"
-    return str(exc)
-
-
 def proof_verification_level(probes: RecordProofProbes) -> str:
     """How far the ``sync.getRecord`` CAR verified: ``signature-verified``, ``cid-only`` or
     ``unverifiable`` (for the ``repo-verification-level`` measurement)."""
     did_key = _did_key(probes.did_document)
-    if probes.proof is None or probes.rkey is None or _car_response_problem(probes.proof):
+    if probes.proof is None or probes.rkey is None or car_response_problem(probes.proof):
         return "unverifiable"
     try:
         proof = verify_record_proof(
@@ -803,7 +793,7 @@ def check_record_proof(probes: RecordProofProbes) -> Failure | None:
     if (failure := control_failure("PDS-05", probes.write)) is not None:
         return failure
     responses = tuple(p.response for p in (probes.proof, probes.did_document) if p is not None)
-    if problem := _car_response_problem(probes.proof):
+    if problem := car_response_problem(probes.proof):
         return Failure("PDS-05", "sync.getRecord does not serve a CAR", problem, responses)
     assert probes.proof is not None and probes.rkey is not None
     did_key = _did_key(probes.did_document)
@@ -815,7 +805,7 @@ def check_record_proof(probes: RecordProofProbes) -> Failure | None:
         return Failure(
             "PDS-05",
             "record proof CAR does not verify",
-            f"{probes.proof.case}: {_car_error(exc)}",
+            f"{probes.proof.case}: {car_error(exc)}",
             responses,
         )
     problems = list(proof.commit.problems)
@@ -844,7 +834,7 @@ def check_repo_export(probes: RepoExportProbes) -> Failure | None:
     if failure := first_refused("PDS-05", (probes.write, probes.latest)):
         return failure
     responses = (probes.export.response, probes.did_document.response)
-    if problem := _car_response_problem(probes.export):
+    if problem := car_response_problem(probes.export):
         return Failure("PDS-05", "sync.getRepo does not serve a CAR", problem, responses)
     did_key = _did_key(probes.did_document)
     try:
@@ -853,7 +843,7 @@ def check_repo_export(probes: RepoExportProbes) -> Failure | None:
         return Failure(
             "PDS-05",
             "repo export CAR does not verify",
-            f"{probes.export.case}: {_car_error(exc)}",
+            f"{probes.export.case}: {car_error(exc)}",
             responses,
         )
     problems = list(contents.commit.problems)

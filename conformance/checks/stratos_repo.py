@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 
 from conformance.checks.base import Failure
-from conformance.checks.common import control_failure, first_refused, refused
+from conformance.checks.common import (
+    car_error,
+    car_response_problem,
+    control_failure,
+    first_refused,
+    refused,
+)
 from conformance.repo_verify import (
     EMPTY_MST_ROOT,
     NO_KEY_PROBLEM,
@@ -35,7 +41,6 @@ from conformance.repo_verify import (
 )
 from conformance.scenarios.base import Probe, describe_response, is_success, json_body
 from conformance.scenarios.stratos_repo import (
-    CAR_TYPE,
     ENROLLMENT,
     NOT_ENROLLED,
     POST,
@@ -89,23 +94,6 @@ def _responses(*probes: Probe | None) -> tuple[httpx.Response, ...]:
 
 def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
-
-
-def _car_problem(probe: Probe | None) -> str | None:
-    """Why ``probe`` is not a 200 CAR, or None."""
-    if probe is None:
-        return "no CAR was fetched"
-    if probe.response.status_code != 200:
-        return f"{probe.case}: expected 200 with a CAR, got {describe_response(probe.response)}"
-    if CAR_TYPE not in probe.response.headers.get("content-type", ""):
-        return f"{probe.case}: content-type is not {CAR_TYPE}"
-    return None
-
-
-def _car_error(exc: Exception) -> str:
-    if isinstance(exc, KeyError):  # a block the MST walk needed is not in the CAR
-        return "an MST block the verification needs is missing from the CAR"
-    return str(exc)
 
 
 def _record_value(probe: Probe | None) -> dict[str, Any] | None:
@@ -338,7 +326,7 @@ def _enrolment_failed(requirement: str, fresh: FreshEnrollment) -> Failure | Non
 def empty_commit_level(fresh: FreshEnrollment) -> str:
     """How far the post-enrollment export verified: ``signature-verified``, ``cid-only`` or
     ``unverifiable`` (for the ``repo-verification-level`` measurement)."""
-    if fresh.export is None or _car_problem(fresh.export) is not None:
+    if fresh.export is None or car_response_problem(fresh.export) is not None:
         return "unverifiable"
     try:
         contents = verify_repo(
@@ -358,7 +346,7 @@ def check_enrollment_empty_commit(fresh: FreshEnrollment) -> Failure | None:
     if failure := _enrolment_failed("STR-ENR-03", fresh):
         return failure
     responses = _responses(fresh.export, fresh.enrollment_record)
-    if problem := _car_problem(fresh.export):
+    if problem := car_response_problem(fresh.export):
         return Failure(
             "STR-ENR-03", "no repository CAR straight after enrolling", problem, responses
         )
@@ -370,7 +358,7 @@ def check_enrollment_empty_commit(fresh: FreshEnrollment) -> Failure | None:
         return Failure(
             "STR-ENR-03",
             "the repository CAR after enrolling does not verify",
-            f"{fresh.export.case}: {_car_error(exc)}",
+            f"{fresh.export.case}: {car_error(exc)}",
             responses,
         )
     problems = _commit_problems(contents.commit, did_key)
@@ -902,7 +890,7 @@ def check_apply_writes_atomic(probes: AtomicityProbes) -> Failure | None:
 def proof_level(probes: ProofProbes) -> str:
     """How far the ``sync.getRecord`` CAR verified: ``signature-verified``, ``cid-only`` or
     ``unverifiable`` (for the ``repo-verification-level`` measurement)."""
-    if probes.proof is None or probes.rkey is None or _car_problem(probes.proof):
+    if probes.proof is None or probes.rkey is None or car_response_problem(probes.proof):
         return "unverifiable"
     try:
         proof = verify_record_proof(
@@ -925,7 +913,7 @@ def check_record_proof(probes: ProofProbes) -> Failure | None:
     if (failure := control_failure("STR-VER-01", probes.write)) is not None:
         return failure
     responses = _responses(probes.proof, probes.enrollment_record)
-    if problem := _car_problem(probes.proof):
+    if problem := car_response_problem(probes.proof):
         return Failure(
             "STR-VER-01", "com.atproto.sync.getRecord does not serve a CAR", problem, responses
         )
@@ -939,7 +927,7 @@ def check_record_proof(probes: ProofProbes) -> Failure | None:
         return Failure(
             "STR-VER-01",
             "the record proof CAR does not verify",
-            f"{probes.proof.case}: {_car_error(exc)}",
+            f"{probes.proof.case}: {car_error(exc)}",
             responses,
         )
     problems = _commit_problems(proof.commit, did_key)
@@ -980,7 +968,7 @@ def check_repo_export_complete(probes: ExportProbes) -> Failure | None:
     if failure := first_refused("STR-VER-02", (*probes.earlier, *probes.later)):
         return failure
     responses = _responses(probes.full, probes.enrollment_record)
-    if problem := _car_problem(probes.full):
+    if problem := car_response_problem(probes.full):
         return Failure(
             "STR-VER-02", "zone.stratos.sync.getRepo does not serve a CAR", problem, responses
         )
@@ -991,7 +979,7 @@ def check_repo_export_complete(probes: ExportProbes) -> Failure | None:
         return Failure(
             "STR-VER-02",
             "the repository CAR does not verify",
-            f"{probes.full.case}: {_car_error(exc)}",
+            f"{probes.full.case}: {car_error(exc)}",
             responses,
         )
     problems = _commit_problems(contents.commit, did_key)
@@ -1033,7 +1021,7 @@ def check_since_export(probes: ExportProbes) -> Failure | None:
             _responses(last),
         )
     responses = _responses(probes.since, probes.enrollment_record)
-    if problem := _car_problem(probes.since):
+    if problem := car_response_problem(probes.since):
         return Failure("STR-VER-02", "getRepo with since does not serve a CAR", problem, responses)
     did_key = enrollment_signing_key(probes.enrollment_record)
     try:
@@ -1042,7 +1030,7 @@ def check_since_export(probes: ExportProbes) -> Failure | None:
         return Failure(
             "STR-VER-02",
             "the since export does not verify",
-            f"{probes.since.case}: {_car_error(exc)}",
+            f"{probes.since.case}: {car_error(exc)}",
             responses,
         )
     problems = _commit_problems(partial.commit, did_key)
