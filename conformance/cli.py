@@ -48,6 +48,7 @@ from conformance.redact import Redactor
 from conformance.report.html import write_report
 from conformance.report.results import load_results_json
 from conformance.report.scrub import SUMS_FILE, verify_sha256sums, write_sha256sums
+from conformance.runtime.control import CommandControl, NoControl, ProcessControl, ServiceControl
 from conformance.runtime.embedded import start_embedded, with_sync_token
 from conformance.runtime.process import (
     DEFAULT_PORTS,
@@ -64,6 +65,9 @@ SUITES_DIR = Path(__file__).parent / "suites"
 SUITES_INI = SUITES_DIR / "pytest.ini"
 LEDGER_ENV = "ATCONFORM_SECRET_LEDGER"
 CONCRETE_PROFILES = tuple(p for p in PROFILES if p != "all")
+# Profiles whose run includes another profile's suites (atcr.md: atcr is everything in oci plus
+# the ATCR-* requirements).
+INCLUDED_PROFILES: dict[str, tuple[str, ...]] = {"atcr": ("oci",)}
 
 # Commands the spec names that later issues implement.
 NOT_IMPLEMENTED = {
@@ -244,9 +248,10 @@ def covered_profiles(profile: str, suites_dir: Path) -> tuple[tuple[str, ...], l
     """(profiles to run, notes); UsageError when the profile has no suites yet."""
     ready = implemented_profiles(suites_dir)
     if profile != "all":
-        if profile not in ready:
+        wanted = (*INCLUDED_PROFILES.get(profile, ()), profile)
+        if any(p not in ready for p in wanted):
             raise UsageError(f"profile {profile} is not implemented yet: it has no suites yet")
-        return (profile,), []
+        return wanted, []
     if not ready:
         raise UsageError("no profile has suites yet")
     missing = [p for p in CONCRETE_PROFILES if p not in ready]
@@ -373,7 +378,18 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
         check_reachable(list(urls.items()))
         run_dir = make_run_dir(args.report_dir, target.slug, args.profile)
         _verify_run(
-            args, io, catalogue, target, redactor, covered, only, notes, mode, run_dir, None
+            args,
+            io,
+            catalogue,
+            target,
+            redactor,
+            covered,
+            only,
+            notes,
+            mode,
+            run_dir,
+            None,
+            target_control(target),
         )
         finalize_run_dir(run_dir, redactor)
     else:
@@ -400,7 +416,18 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
                         exc.message + f" (run directory: {run_dir})", exc.exit_code, exc.details
                     ) from None
                 _verify_run(
-                    args, io, catalogue, target, redactor, covered, only, notes, mode, run_dir, logs
+                    args,
+                    io,
+                    catalogue,
+                    target,
+                    redactor,
+                    covered,
+                    only,
+                    notes,
+                    mode,
+                    run_dir,
+                    logs,
+                    ProcessControl(runtime),
                 )
             # Services are stopped here: their logs are complete before the scrub and checksums.
         finalize_run_dir(run_dir, redactor)
@@ -422,6 +449,13 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
     return exit_code
 
 
+def target_control(target: TargetProfile) -> ServiceControl:
+    """What a remote target lets the harness stop and start (its profile's commands)."""
+    if target.atcr.hold_stop and target.atcr.hold_start:
+        return CommandControl({"hold": (target.atcr.hold_stop, target.atcr.hold_start)})
+    return NoControl()
+
+
 def _verify_run(
     args: argparse.Namespace,
     io: Io,
@@ -434,6 +468,7 @@ def _verify_run(
     mode: str,
     run_dir: Path,
     logs: Path | None,
+    control: ServiceControl,
 ) -> dict[str, Any]:
     recorder = ExchangeRecorder(redactor)
     plugin = ConformancePlugin(
@@ -449,6 +484,7 @@ def _verify_run(
         mode=mode,
         console=io.console(),
         notes=notes,
+        control=control,
     )
     code = run_suites(plugin, pytest_args(args.suites_dir, covered, run_dir))
     if plugin.results is None:
@@ -466,13 +502,13 @@ def cmd_serve(args: argparse.Namespace, io: Io) -> int:
     names = tuple(n for n in services_for(["all"]) if n in SERVICE_MODULES)
     ports = {n: DEFAULT_PORTS[n] for n in names} | parse_ports(args.ports, names)
     specs = with_sync_token(service_specs(names, ports, args.fault), Redactor(None))
-    # No allowlist exists for a hand-started deployment: enrollment is open unless the
-    # caller's own STRATOS_ENROLLMENT_MODE says otherwise.
-    mode = os.environ.get("STRATOS_ENROLLMENT_MODE", "open")
-    specs = [
-        replace(s, env={**s.env, "STRATOS_ENROLLMENT_MODE": mode}) if s.name == "stratos" else s
-        for s in specs
-    ]
+    # No allowlist or crew list exists for a hand-started deployment: enrollment is open and
+    # any signed-in user may push to the hold, unless the caller's own env says otherwise.
+    opened = {
+        "stratos": {"STRATOS_ENROLLMENT_MODE": os.environ.get("STRATOS_ENROLLMENT_MODE", "open")},
+        "hold": {"HOLD_ALLOW_ALL_CREW": os.environ.get("HOLD_ALLOW_ALL_CREW", "true")},
+    }
+    specs = [replace(s, env={**s.env, **opened.get(s.name, {})}) for s in specs]
     console = io.console()
     with tempfile.TemporaryDirectory(prefix="atconform-serve-") as tmp:
         data_dir: Path = args.data_dir if args.data_dir is not None else Path(tmp)

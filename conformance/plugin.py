@@ -61,6 +61,7 @@ from conformance.report.results import (
     write_results_json,
 )
 from conformance.report.scrub import scrub_run_dir, write_sha256sums
+from conformance.runtime.control import NoControl, ServiceControl
 from conformance.target import TargetProfile, load_target
 
 PLUGIN_NAME = "atconform"
@@ -284,6 +285,7 @@ class ConformancePlugin:
         max_evidence_per_test: int = MAX_EVIDENCE_PER_TEST,
         finalize: bool = False,
         started: datetime | None = None,
+        control: ServiceControl | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -292,6 +294,7 @@ class ConformancePlugin:
         self.target = target
         self.redactor = redactor
         self.recorder = recorder
+        self.control: ServiceControl = control if control is not None else NoControl()
         self.profile = profile
         self.catalogue = catalogue if catalogue is not None else load_catalogue()
         concrete = tuple(p for p in PROFILES if p != "all")
@@ -541,6 +544,11 @@ class ConformancePlugin:
     @pytest.fixture(scope="session", name="run_info")
     def run_info_fixture(self) -> RunInfo:
         return self.run_info
+
+    @pytest.fixture(scope="session", name="service_control")
+    def service_control_fixture(self) -> ServiceControl:
+        """Stops and starts the target's services for outage checks (``can_control`` first)."""
+        return self.control
 
     @pytest.fixture(name="http")
     def http_fixture(self) -> Iterator[httpx.Client]:

@@ -52,6 +52,11 @@ SECRET_KEYS = frozenset(
     )
 )
 
+# "code" is an OAuth authorization code in forms and query strings, but in JSON bodies it is
+# an error code (OCI error bodies: {"errors": [{"code": "BLOB_UNKNOWN"}]}); authorization codes
+# seen in JSON are still caught by value, as every code the harness learns is registered.
+JSON_SECRET_KEYS = SECRET_KEYS - {"code"}
+
 # Private members of a JWK (RFC 7518 §6.2.2, §6.3.2, §6.4.1); only redacted inside JWK-shaped
 # objects so that a record field called "d" or "k" is left alone.
 JWK_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -144,7 +149,7 @@ class Redactor:
             out: dict[Any, Any] = {}
             for key, value in obj.items():
                 name = key.lower() if isinstance(key, str) else key
-                secret = name in SECRET_KEYS or name in SECRET_HEADERS
+                secret = name in JSON_SECRET_KEYS or name in SECRET_HEADERS
                 if secret or (jwk and name in JWK_PRIVATE_MEMBERS):
                     out[key] = REDACTED if value not in (None, "") else value
                 else:

@@ -87,7 +87,19 @@ _SCHEMA = _Field(
                 _Field("rate_limit", "table", (_Field("writes", "int"), _Field("window_s", "int"))),
             ),
         ),
-        _Field("atcr", "table", (_Field("registry", "url"), _Field("hold", "url"))),
+        _Field(
+            "atcr",
+            "table",
+            (
+                _Field("registry", "url"),
+                _Field("hold", "url"),
+                _Field("namespace", "str"),
+                _Field("username", "str"),
+                _Field("password_env", "env_name"),
+                _Field("hold_stop", "str"),
+                _Field("hold_start", "str"),
+            ),
+        ),
         _Field(
             "accounts",
             "tables",
@@ -97,6 +109,8 @@ _SCHEMA = _Field(
                 _Field("boundaries", "str_list"),
                 _Field("app_password_env", "env_name"),
                 _Field("allowlisted", "bool"),
+                _Field("hold_crew", "bool"),
+                _Field("atcr_login", "bool"),
             ),
         ),
         _Field(
@@ -164,6 +178,14 @@ class StratosTarget:
 class AtcrTarget:
     registry: str | None = None
     hold: str | None = None
+    # Repository prefix for the oci profile against a plain registry (docs/atcr.md).
+    namespace: str | None = None
+    # Basic credentials for a plain registry (the atcr profile uses the accounts instead).
+    username: str | None = None
+    password_env: str | None = None
+    # Shell commands that take the hold down and bring it back (ATCR-HOLD-04, remote targets).
+    hold_stop: str | None = None
+    hold_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +198,10 @@ class Account:
     app_password_env: str | None = None
     # False for the account the Stratos allowlist must refuse (STR-ENR-02).
     allowlisted: bool = True
+    # False for the account that is not crew of the ATCR hold (ATCR-HOLD-03).
+    hold_crew: bool = True
+    # False for the account the harness never logs in to the ATCR AppView (ATCR-OAUTH-03).
+    atcr_login: bool = True
 
 
 @dataclass(frozen=True)
@@ -307,7 +333,13 @@ class TargetProfile:
                     "window_s": self.stratos.rate_limit.window_s,
                 },
             },
-            "atcr": {"registry": self.atcr.registry, "hold": self.atcr.hold},
+            "atcr": {
+                "registry": self.atcr.registry,
+                "hold": self.atcr.hold,
+                "namespace": self.atcr.namespace,
+                "username": self.atcr.username,
+                "hold_control": self.atcr.hold_stop is not None,
+            },
             "accounts": [
                 {
                     "handle": a.handle,
@@ -688,8 +720,23 @@ def _build(raw: Mapping[str, Any], ctx: _Ctx) -> TargetProfile:
 
     t, s = _table(raw, "atcr", ctx)
     atcr = AtcrTarget(
-        registry=_get(t, s, "registry", "atcr", ctx), hold=_get(t, s, "hold", "atcr", ctx)
+        **{
+            key: _get(t, s, key, "atcr", ctx)
+            for key in (
+                "registry",
+                "hold",
+                "namespace",
+                "username",
+                "password_env",
+                "hold_stop",
+                "hold_start",
+            )
+        }
     )
+    if (atcr.username is None) != (atcr.password_env is None):
+        raise ctx.fail("atcr", "username and password_env go together")
+    if (atcr.hold_stop is None) != (atcr.hold_start is None):
+        raise ctx.fail("atcr", "hold_stop and hold_start go together")
 
     accounts = _build_accounts(raw, ctx)
 
@@ -783,6 +830,8 @@ def _build_accounts(raw: Mapping[str, Any], ctx: _Ctx) -> tuple[Account, ...]:
                 boundaries=_get(entry, spec, "boundaries", path, ctx) or (),
                 app_password_env=_get(entry, spec, "app_password_env", path, ctx),
                 allowlisted=_get(entry, spec, "allowlisted", path, ctx) is not False,
+                hold_crew=_get(entry, spec, "hold_crew", path, ctx) is not False,
+                atcr_login=_get(entry, spec, "atcr_login", path, ctx) is not False,
             )
         )
     return tuple(out)
@@ -800,6 +849,8 @@ def _secret_refs(profile: TargetProfile) -> list[tuple[str, str]]:
         refs.append(
             ("oauth.confidential_client_key_env", profile.oauth.confidential_client_key_env)
         )
+    if profile.atcr.password_env:
+        refs.append(("atcr.password_env", profile.atcr.password_env))
     return refs
 
 

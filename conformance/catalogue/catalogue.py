@@ -61,7 +61,7 @@ class Catalogue:
     def get(self, req_id: str) -> Requirement:
         """The requirement with this ID; an unknown ID is a UsageError naming the closest one."""
         for r in self.requirements:
-            if r.id == req_id:
+            if r.id == req_id or r.id.upper() == req_id.upper():
                 return r
         raise UsageError(f"unknown requirement ID {req_id!r}{self.suggest(req_id)}")
 
@@ -78,18 +78,29 @@ class Catalogue:
         """Validate user-given IDs (case-insensitive); returns them in canonical form."""
         out: list[str] = []
         for raw in ids:
-            out.append(self.get(raw.strip().upper()).id)
+            out.append(self.get(raw.strip()).id)
         return tuple(dict.fromkeys(out))
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
-    """Load and validate the catalogue (the packaged requirements.toml unless a path is given)."""
-    if path is None:
-        text = resources.files(__package__).joinpath("requirements.toml").read_text("utf-8")
-        where = "requirements.toml"
-    else:
-        text = path.read_text("utf-8")
-        where = str(path)
+    """Load and validate the catalogue: the packaged files (``requirements.toml`` first, then
+    every other ``*.toml`` beside it, by name) unless a path is given."""
+    if path is not None:
+        return Catalogue(_parse(path.read_text("utf-8"), str(path), set()))
+    package = resources.files(__package__)
+    names = sorted(
+        (e.name for e in package.iterdir() if e.name.endswith(".toml")),
+        key=lambda n: (n != "requirements.toml", n),
+    )
+    seen: set[str] = set()
+    reqs: list[Requirement] = []
+    for name in names:
+        reqs.extend(_parse(package.joinpath(name).read_text("utf-8"), name, seen))
+    return Catalogue(tuple(reqs))
+
+
+def _parse(text: str, where: str, seen: set[str]) -> list[Requirement]:
+    """The requirements of one catalogue file; ``seen`` holds the IDs of files read before."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -98,7 +109,6 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     if set(raw) != {"requirement"} or not isinstance(entries, list):
         raise CatalogueError(f"{where}: expected only [[requirement]] tables")
     reqs: list[Requirement] = []
-    seen: set[str] = set()
     for i, e in enumerate(entries):
         label = f"{where}: requirement #{i + 1} ({e.get('id', '?')})"
         extra = set(e) - set(_FIELDS)
@@ -133,4 +143,4 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
                 text=" ".join(e["text"].split()),
             )
         )
-    return Catalogue(tuple(reqs))
+    return reqs

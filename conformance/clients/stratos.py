@@ -59,19 +59,20 @@ class EnrollmentAttempt:
             return None
 
 
-class StratosEnroller:
+class ServiceLogin:
+    """Logs a user in to a service that is an OAuth client of their PDS, as a browser would:
+    the service's start URL → 303 to the PDS → sign-in form → 303 back to the service's
+    callback → the service's verdict. Used for Stratos enrollment and the ATCR AppView login."""
+
     def __init__(self, http: httpx.Client, redactor: Redactor) -> None:
         self.http = http
         self.redactor = redactor
 
-    def enroll(
-        self, stratos_url: str, handle: str, password: str, boundaries: Sequence[str] = ()
+    def login(
+        self, start_url: str, params: dict[str, str], handle: str, password: str
     ) -> EnrollmentAttempt:
         self.redactor.add(password)
-        params = {"handle": handle}
-        if boundaries:
-            params["boundaries"] = ",".join(boundaries)
-        start = self.http.get(f"{stratos_url.rstrip('/')}/oauth/authorize", params=params)
+        start = self.http.get(start_url, params=params)
         responses = [start]
         if start.status_code not in REDIRECTS:
             return EnrollmentAttempt(tuple(responses))
@@ -104,6 +105,22 @@ class StratosEnroller:
             self.redactor.add(code)
         responses.append(self.http.get(callback_url))
         return EnrollmentAttempt(tuple(responses))
+
+
+class StratosEnroller:
+    def __init__(self, http: httpx.Client, redactor: Redactor) -> None:
+        self.http = http
+        self.redactor = redactor
+
+    def enroll(
+        self, stratos_url: str, handle: str, password: str, boundaries: Sequence[str] = ()
+    ) -> EnrollmentAttempt:
+        params = {"handle": handle}
+        if boundaries:
+            params["boundaries"] = ",".join(boundaries)
+        return ServiceLogin(self.http, self.redactor).login(
+            f"{stratos_url.rstrip('/')}/oauth/authorize", params, handle, password
+        )
 
 
 def qualify(service_did: str, name: str) -> str:

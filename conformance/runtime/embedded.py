@@ -9,7 +9,7 @@ the target's in-memory secrets (never in the environment).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import httpx
@@ -26,20 +26,24 @@ HANDLE_DOMAIN = "test"
 
 @dataclass(frozen=True)
 class Role:
-    """One embedded account: its boundaries on Stratos, and whether the allowlist admits it."""
+    """One embedded account: its boundaries on Stratos, whether the Stratos allowlist admits
+    it, whether it is crew of the ATCR hold, and whether the harness logs it in to the AppView."""
 
     letter: str
     boundaries: tuple[str, ...]
     allowlisted: bool = True
+    hold_crew: bool = True
+    atcr_login: bool = True
 
 
-# Two accounts sharing a boundary, one outside it, one the allowlist refuses, and a spare for
-# destructive tests (unenroll, import) — what the Stratos suites need (docs/stratos.md).
-STRATOS_ROLES = (
+# Stratos: two accounts sharing a boundary, one outside it, one the allowlist refuses, and a
+# spare for destructive tests (docs/stratos.md). ATCR: c is not crew of the hold, d never logs
+# in to the AppView (docs/atcr.md, "Harness contracts").
+ROLES = (
     Role("a", ("engineering",)),
     Role("b", ("engineering",)),
-    Role("c", ("design",)),
-    Role("d", ("engineering",), allowlisted=False),
+    Role("c", ("design",), hold_crew=False),
+    Role("d", ("engineering",), allowlisted=False, atcr_login=False),
     Role("e", ("engineering",)),
 )
 
@@ -71,9 +75,31 @@ def _given(
         env_name = f"ATCONFORM_EMBEDDED_{role.letter.upper()}_PASSWORD"
         passwords[env_name] = cred.password
         accounts.append(
-            Account(cred.handle, env_name, role.boundaries, allowlisted=role.allowlisted)
+            Account(
+                cred.handle,
+                env_name,
+                role.boundaries,
+                allowlisted=role.allowlisted,
+                hold_crew=role.hold_crew,
+                atcr_login=role.atcr_login,
+            )
         )
     return accounts, passwords
+
+
+def _with_accounts(spec: ServiceSpec, credentials: Sequence[AccountCredentials]) -> ServiceSpec:
+    """The account DIDs a service must know before it starts: the Stratos allowlist, the
+    hold's owner and crew."""
+
+    def dids(keep: Callable[[Role], bool]) -> str:
+        return ",".join(c.did for c, r in zip(credentials, ROLES, strict=True) if keep(r))
+
+    extra: dict[str, str] = {}
+    if spec.name == "stratos":
+        extra = {"STRATOS_ALLOWED_DIDS": dids(lambda r: r.allowlisted)}
+    elif spec.name == "hold":
+        extra = {"HOLD_CREW": dids(lambda r: r.hold_crew), "HOLD_OWNER": credentials[0].did}
+    return replace(spec, env={**spec.env, **extra}) if extra else spec
 
 
 def start_embedded(
@@ -85,16 +111,10 @@ def start_embedded(
     rest = [s for s in specs if s.name != "pds"]
     accounts: list[Account] = []
     passwords: dict[str, str] = {}
-    if "stratos" in by_name:
-        credentials = _create_accounts(urls["pds"], STRATOS_ROLES, redactor)
-        accounts, passwords = _given(credentials, STRATOS_ROLES)
-        allowed = ",".join(
-            c.did for c, r in zip(credentials, STRATOS_ROLES, strict=True) if r.allowlisted
-        )
-        rest = [
-            replace(s, env={**s.env, "STRATOS_ALLOWED_DIDS": allowed}) if s.name == "stratos" else s
-            for s in with_sync_token(rest, redactor)
-        ]
+    if "stratos" in by_name or "atcr" in by_name:
+        credentials = _create_accounts(urls["pds"], ROLES, redactor)
+        accounts, passwords = _given(credentials, ROLES)
+        rest = [_with_accounts(s, credentials) for s in with_sync_token(rest, redactor)]
     urls.update(runtime.start(rest))
     return embedded_target(
         urls["pds"],

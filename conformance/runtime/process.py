@@ -39,6 +39,8 @@ SERVICE_MODULES: Mapping[str, str] = MappingProxyType(
         "pds": "reference_impl.pds",
         "stratos": "reference_impl.stratos",
         "stratos-appview": "reference_impl.stratos.appview",
+        "hold": "reference_impl.atcr.hold",
+        "atcr": "reference_impl.atcr.appview",
     }
 )
 # The Stratos service identity of the embedded default (a valid record key: no "%").
@@ -231,7 +233,26 @@ def _service_env(name: str, urls: Mapping[str, str]) -> dict[str, str]:
             "STRATOS_APPVIEW_STRATOS_URL": urls["stratos"],
             "STRATOS_APPVIEW_PLC_URL": urls["pds"],
         }
+    if name == "hold":
+        return {
+            "HOLD_PUBLIC_URL": urls["hold"],
+            "HOLD_PLC_URL": urls["pds"],
+            "HOLD_PUBLIC": "true",
+            "HOLD_ALLOW_ALL_CREW": "false",
+        }
+    if name == "atcr":
+        return {
+            "ATCR_BASE_URL": urls["atcr"],
+            "ATCR_PDS_URL": urls["pds"],
+            "ATCR_PLC_URL": urls["pds"],
+            "ATCR_DEFAULT_HOLD_DID": hold_did(urls["hold"]),
+        }
     return {}
+
+
+def hold_did(hold_url: str) -> str:
+    """The did:web of a hold served at ``hold_url`` (docs/atcr.md: host, ``:`` as ``%3A``)."""
+    return "did:web:" + hold_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "%3A")
 
 
 @dataclass
@@ -318,6 +339,10 @@ class ProcessRuntime:
     def is_running(self, name: str) -> bool:
         r = self._running.get(name)
         return r is not None and r.process.poll() is None
+
+    def pid(self, name: str) -> int:
+        """Process id of a running service (for resource measurements)."""
+        return self._get(name).process.pid
 
     def exited(self) -> dict[str, int]:
         """Services that have stopped on their own: name -> exit code."""

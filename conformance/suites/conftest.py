@@ -18,6 +18,19 @@ from conformance.clients.xrpc import XrpcClient
 from conformance.evidence import ExchangeRecorder
 from conformance.plugin import disabled
 from conformance.redact import Redactor
+from conformance.suites.oci_fixtures import (  # noqa: F401
+    oci_anonymous,
+    oci_atcr_login,
+    oci_auth,
+    oci_client,
+    oci_identity,
+    oci_namespace,
+    oci_other_namespace,
+    oci_registry_url,
+    oci_repo,
+    oci_seed,
+    oci_session_client,
+)
 from conformance.target import TargetProfile
 
 

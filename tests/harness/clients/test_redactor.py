@@ -51,7 +51,7 @@ def test_json_keys_are_redacted_recursively() -> None:
         "accessJwt": "a1",
         "refreshJwt": "r1",
         "nested": [{"password": "pw", "name": "n"}, {"access_token": "x", "Token": "y"}],
-        "code": "c",
+        "code": "BLOB_UNKNOWN",
         "code_verifier": "v",
         "client_assertion": "ca",
         "client_secret": "cs",
@@ -66,7 +66,6 @@ def test_json_keys_are_redacted_recursively() -> None:
     for key in (
         "accessJwt",
         "refreshJwt",
-        "code",
         "code_verifier",
         "client_assertion",
         "client_secret",
@@ -79,7 +78,15 @@ def test_json_keys_are_redacted_recursively() -> None:
     assert out["nested"][0] == {"password": REDACTED, "name": "n"}
     assert out["nested"][1] == {"access_token": REDACTED, "Token": REDACTED}
     assert out["did"] == "did:plc:abc" and out["count"] == 3 and out["flag"] is None
+    # In JSON, "code" is an error code (OCI error bodies); authorization codes are caught by value.
+    assert out["code"] == "BLOB_UNKNOWN"
     assert value["accessJwt"] == "a1"  # a copy, not in place
+
+
+def test_registered_authorization_code_in_json_is_redacted_by_value() -> None:
+    r = Redactor()
+    r.add("authz-code-123456")
+    assert r.json_value({"code": "authz-code-123456"}) == {"code": REDACTED}
 
 
 def test_jwk_private_members_are_redacted_only_inside_jwks() -> None:

@@ -1,4 +1,4 @@
-"""The requirement catalogue: every identity-tier requirement, validated on load."""
+"""The requirement catalogue: every requirement of the spec, validated on load."""
 
 from __future__ import annotations
 
@@ -11,7 +11,35 @@ from shared_files import shared_path
 from conformance.catalogue import CatalogueError, load_catalogue
 from conformance.errors import UsageError
 
-SPECS = {name: shared_path(f"spec/{name}") for name in ("identity.md", "stratos.md")}
+SPECS = {name: shared_path(f"spec/{name}") for name in ("identity.md", "stratos.md", "atcr.md")}
+# atcr.md names the OCI requirements by the OCI spec's own IDs instead of listing them.
+OCI_IDS = {
+    *(
+        f"OCI-end-{e}"
+        for e in (
+            "1",
+            "2",
+            "3",
+            "4a",
+            "4b",
+            "4c",
+            "5",
+            "6",
+            "7a",
+            "7b",
+            "8a",
+            "8b",
+            "9",
+            "10",
+            "11",
+            "12a",
+            "12b",
+            "13",
+            "14",
+        )
+    ),
+    *(f"OCI-code-{n}" for n in range(1, 15)),
+}
 # A requirement line of the spec: "- STR-BND-02 MUST: ..." / "- DPOP-11 SHOULD: ...".
 REQUIREMENT_LINE = re.compile(r"^- ((?:[A-Z]+-)+\d\d) (MUST|SHOULD)", re.M)
 
@@ -23,6 +51,8 @@ PROFILES_BY_PREFIX = {
     "CLOCK": ("identity", "stratos"),
     "CORS": ("stratos",),
     "STR": ("stratos",),
+    "ATCR": ("atcr",),
+    "OCI": ("oci", "atcr"),
 }
 
 
@@ -40,9 +70,16 @@ def spec_levels() -> dict[str, tuple[str, str]]:
 def test_every_spec_requirement_is_catalogued_with_its_level_and_source() -> None:
     expected = spec_levels()
     cat = load_catalogue()
-    assert set(cat.ids()) == set(expected)
+    assert set(cat.ids()) == set(expected) | OCI_IDS
     for r in cat:
-        assert (r.level, r.source) == expected[r.id], r.id
+        if r.id in OCI_IDS:
+            # Pull, Push, Discovery and Management are MUST; only TOOMANYREQUESTS is SHOULD.
+            assert (r.level, r.source) == (
+                "SHOULD" if r.id == "OCI-code-14" else "MUST",
+                "atcr.md",
+            ), r.id
+        else:
+            assert (r.level, r.source) == expected[r.id], r.id
         assert r.text and r.title
 
 
@@ -53,7 +90,8 @@ def test_profiles() -> None:
     assert len(cat.for_profile("identity")) == 29
     assert len(cat.for_profile("stratos")) == 4 + 12 + 2 + 4 + 29
     assert len(cat.for_profile("all")) == len(cat.ids())
-    assert cat.for_profile("atcr") == ()
+    assert len(cat.for_profile("oci")) == 33
+    assert len(cat.for_profile("atcr")) == 33 + 19
 
 
 def test_unknown_ids_are_rejected_with_a_suggestion() -> None:

@@ -192,8 +192,12 @@ def test_reference_services_and_ports() -> None:
     assert [s.name for s in stratos] == ["pds", "stratos", "stratos-appview"]
     assert stratos[1].env["STRATOS_PDS_URL"] == "http://127.0.0.1:1"
     assert stratos[2].env["STRATOS_APPVIEW_STRATOS_URL"] == "http://127.0.0.1:2"
-    with pytest.raises(UsageError, match="no hold, atcr service yet"):
-        reference_services("atcr", {"pds": 1, "hold": 2, "atcr": 3})
+    atcr = reference_services("atcr", {"pds": 1, "hold": 2, "atcr": 3})
+    assert [s.name for s in atcr] == ["pds", "hold", "atcr"]
+    assert atcr[1].env["HOLD_PLC_URL"] == "http://127.0.0.1:1"
+    assert atcr[2].env["ATCR_DEFAULT_HOLD_DID"] == "did:web:127.0.0.1%3A2"
+    with pytest.raises(UsageError, match="no port chosen for service hold"):
+        reference_services("atcr", {"pds": 1, "atcr": 3})
     assert DEFAULT_PORTS["pds"] == 2583
     assert parse_ports("pds=2600, hold=8081") == {"pds": 2600, "hold": 8081}
     with pytest.raises(UsageError, match="unknown service 'pdss'"):

@@ -324,3 +324,44 @@ def test_urls_for_a_profile_need_their_fields(write_target) -> None:
     with pytest.raises(ConfigError, match=r"profile stratos needs `url` in the \[stratos\] table"):
         t.urls_for("stratos")
     assert [label for label, _ in t.urls_for("all")] == ["identity.pds", "identity.plc"]
+
+
+REGISTRY = """
+name = "plain-registry"
+[atcr]
+registry = "http://127.0.0.1:5999"
+namespace = "team"
+username = "ci"
+password_env = "REGISTRY_PASSWORD"
+hold_stop = "systemctl stop hold"
+hold_start = "systemctl start hold"
+[[accounts]]
+handle = "c.example.com"
+password_env = "C_PASSWORD"
+hold_crew = false
+atcr_login = false
+"""
+
+
+def test_atcr_registry_fields(write_target) -> None:
+    t = load_target(write_target(REGISTRY), {"REGISTRY_PASSWORD": "reg-pw", "C_PASSWORD": "c-pw"})
+    assert (t.atcr.namespace, t.atcr.username) == ("team", "ci")
+    assert t.secret(t.atcr.password_env or "") == "reg-pw"
+    assert "reg-pw" in t.secret_values()
+    assert (t.atcr.hold_stop, t.atcr.hold_start) == ("systemctl stop hold", "systemctl start hold")
+    assert not t.accounts[0].hold_crew and not t.accounts[0].atcr_login
+    assert "reg-pw" not in json.dumps(t.redacted_dict())
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ('username = "ci"\n', "username and password_env go together"),
+        ('hold_start = "systemctl start hold"\n', "hold_stop and hold_start go together"),
+    ],
+)
+def test_atcr_fields_that_go_together(write_target, drop: str, message: str) -> None:
+    text = REGISTRY.replace(drop, "")
+    assert message in config_error(
+        write_target, text, {"REGISTRY_PASSWORD": "x", "C_PASSWORD": "y"}
+    )

@@ -1,0 +1,1 @@
+"""The reference ATCR Hold: the blob store of the container registry (docs/atcr.md)."""
