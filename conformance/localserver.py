@@ -24,14 +24,25 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def serve_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 10.0
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    startup_timeout: float = 10.0,
+    *,
+    lifespan: bool = False,
 ) -> Iterator[str]:
-    """Serve ``app`` until the ``with`` block ends; yields its base URL (``http://host:port``)."""
+    """Serve ``app`` until the ``with`` block ends; yields its base URL (``http://host:port``).
+    ``lifespan=True`` runs the app's startup/shutdown (background workers, closing clients)."""
     if not host.startswith("127.") and host != "::1":
         raise ValueError("local servers bind loopback addresses only")
     port = port or free_port(host)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on" if lifespan else "off",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"localserver-{port}", daemon=True)

@@ -86,7 +86,7 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load and validate the catalogue: the packaged files (``requirements.toml`` first, then
     every other ``*.toml`` beside it, by name) unless a path is given."""
     if path is not None:
-        return Catalogue(_parse(path.read_text("utf-8"), str(path), set()))
+        return Catalogue(tuple(_parse(path.read_text("utf-8"), str(path), set())))
     package = resources.files(__package__)
     names = sorted(
         (e.name for e in package.iterdir() if e.name.endswith(".toml")),

@@ -16,6 +16,13 @@ from typing import Literal
 
 from lexicons.syntax import is_valid_did, is_valid_record_key
 
+from ..common.env_settings import (
+    ConfigError,
+    bool_setting,
+    positive_int,
+    split_list,
+    url_setting,
+)
 from ..common.faults import Faults
 from ..common.service import ServiceSettings
 
@@ -41,10 +48,6 @@ EnrollmentMode = Literal["allowlist", "open"]
 # A bare domain name: what follows "<serviceDid>/" in a qualified domain.
 _DOMAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,62}")
 _MAX_QUALIFIED = 253  # zone.stratos.boundary.defs#Domain.value maxLength
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -100,18 +103,20 @@ class StratosConfig:
                 f"STRATOS_SERVICE_DID {service_did!r} must be a DID that is also a valid record "
                 "key (no '%': use e.g. did:web:stratos.example)"
             )
-        pds_url = _url(env.get("STRATOS_PDS_URL", "http://127.0.0.1:2583"), "STRATOS_PDS_URL")
-        plc_url = _url(env.get("STRATOS_PLC_URL") or pds_url, "STRATOS_PLC_URL")
+        pds_url = url_setting(
+            env.get("STRATOS_PDS_URL", "http://127.0.0.1:2583"), "STRATOS_PDS_URL"
+        )
+        plc_url = url_setting(env.get("STRATOS_PLC_URL") or pds_url, "STRATOS_PLC_URL")
 
         domains = _qualify_all(
             service_did,
-            _split(env.get("STRATOS_ALLOWED_DOMAINS", "engineering,design")),
+            split_list(env.get("STRATOS_ALLOWED_DOMAINS", "engineering,design")),
             "STRATOS_ALLOWED_DOMAINS",
             allowed=None,
         )
         auto = _qualify_all(
             service_did,
-            _split(env.get("STRATOS_AUTO_ENROLL_DOMAINS", "")),
+            split_list(env.get("STRATOS_AUTO_ENROLL_DOMAINS", "")),
             "STRATOS_AUTO_ENROLL_DOMAINS",
             allowed=domains,
         )
@@ -121,14 +126,14 @@ class StratosConfig:
             raise ConfigError(
                 f"STRATOS_ENROLLMENT_MODE must be 'allowlist' or 'open', got {mode!r}"
             )
-        allowed_dids = frozenset(_split(env.get("STRATOS_ALLOWED_DIDS", "")))
+        allowed_dids = frozenset(split_list(env.get("STRATOS_ALLOWED_DIDS", "")))
         bad = sorted(d for d in allowed_dids if not is_valid_did(d))
         if bad:
             raise ConfigError(f"STRATOS_ALLOWED_DIDS holds values that are not DIDs: {bad}")
 
         rate_limit = RateLimitSettings(
-            max_writes=_positive_int(env, "STRATOS_WRITE_RATE_MAX_WRITES", 300),
-            window_ms=_positive_int(env, "STRATOS_WRITE_RATE_WINDOW_MS", 60000),
+            max_writes=positive_int(env, "STRATOS_WRITE_RATE_MAX_WRITES", 300),
+            window_ms=positive_int(env, "STRATOS_WRITE_RATE_WINDOW_MS", 60000),
         )
         sync_token = env.get("STRATOS_SYNC_TOKEN") or secrets.token_urlsafe(32)
 
@@ -143,7 +148,7 @@ class StratosConfig:
             allowed_dids=allowed_dids,
             auto_enroll_domains=auto,
             rate_limit=rate_limit,
-            dpop_require_nonce=_bool(env, "STRATOS_DPOP_REQUIRE_NONCE", True),
+            dpop_require_nonce=bool_setting(env, "STRATOS_DPOP_REQUIRE_NONCE", True),
             sync_token=sync_token,
             faults=faults if faults is not None else Faults(),
         )
@@ -183,38 +188,3 @@ def _qualify_all(
         if qualified not in out:
             out.append(qualified)
     return tuple(out)
-
-
-def _split(raw: str) -> list[str]:
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _url(raw: str, variable: str) -> str:
-    value = raw.strip().rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{variable} must be an http(s) URL, got {raw!r}")
-    return value
-
-
-def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
-    raw = env.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{variable} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{variable} must be positive, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], variable: str, default: bool) -> bool:
-    raw = env.get(variable, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{variable} must be true or false, got {raw!r}")

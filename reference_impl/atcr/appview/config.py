@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from lexicons.syntax import is_valid_did
 
+from ...common.env_settings import ConfigError
 from ...common.faults import Faults
 from ...common.service import ServiceSettings
 
@@ -45,10 +46,6 @@ DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_SERVICE_NAME = "atcr.localhost"
 DEFAULT_HOLD_DID = "did:web:127.0.0.1%3A8080"
 DEFAULT_PDS_URL = "http://127.0.0.1:2583"
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names the variable."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,13 @@ from typing import Literal
 
 from lexicons.syntax import is_valid_did
 
+from ...common.env_settings import (
+    ConfigError,
+    bool_setting,
+    positive_int,
+    split_list,
+    url_setting,
+)
 from ...common.faults import Faults
 from ...common.service import ServiceSettings
 from ..digests import did_web_for
@@ -24,10 +31,6 @@ KNOWN_FAULTS: tuple[str, ...] = ("no-digest-verify",)
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 
 StorageKind = Literal["filesystem", "s3"]
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,14 @@ class HoldConfig:
         data_dir: Path,
         faults: Faults | None = None,
     ) -> HoldConfig:
-        public_url = _url(public_url, "HOLD_PUBLIC_URL")
+        public_url = url_setting(public_url, "HOLD_PUBLIC_URL")
         did = env.get("HOLD_DID", "").strip() or did_web_for(public_url)
         if not is_valid_did(did):
             raise ConfigError(f"HOLD_DID {did!r} is not a DID")
         owner = env.get("HOLD_OWNER", "").strip() or did
         if not is_valid_did(owner):
             raise ConfigError(f"HOLD_OWNER {owner!r} is not a DID")
-        crew = tuple(dict.fromkeys(_split(env.get("HOLD_CREW", ""))))
+        crew = tuple(dict.fromkeys(split_list(env.get("HOLD_CREW", ""))))
         bad = [d for d in crew if not is_valid_did(d)]
         if bad:
             raise ConfigError(f"HOLD_CREW holds values that are not DIDs: {bad}")
@@ -93,7 +96,7 @@ class HoldConfig:
                 raise ConfigError("HOLD_STORAGE=s3 needs S3_BUCKET")
             endpoint = env.get("S3_ENDPOINT", "").strip() or None
             if endpoint is not None:
-                endpoint = _url(endpoint, "S3_ENDPOINT")
+                endpoint = url_setting(endpoint, "S3_ENDPOINT")
             s3 = S3Settings(
                 bucket=bucket,
                 endpoint=endpoint,
@@ -106,47 +109,12 @@ class HoldConfig:
             data_dir=data_dir,
             did=did,
             owner=owner,
-            public=_bool(env, "HOLD_PUBLIC", True),
-            allow_all_crew=_bool(env, "HOLD_ALLOW_ALL_CREW", False),
+            public=bool_setting(env, "HOLD_PUBLIC", True),
+            allow_all_crew=bool_setting(env, "HOLD_ALLOW_ALL_CREW", False),
             crew=crew,
-            plc_url=_url(env.get("HOLD_PLC_URL", "http://127.0.0.1:2583"), "HOLD_PLC_URL"),
+            plc_url=url_setting(env.get("HOLD_PLC_URL", "http://127.0.0.1:2583"), "HOLD_PLC_URL"),
             storage="s3" if kind == "s3" else "filesystem",
-            part_size=_positive_int(env, "HOLD_PART_SIZE", DEFAULT_PART_SIZE),
+            part_size=positive_int(env, "HOLD_PART_SIZE", DEFAULT_PART_SIZE),
             s3=s3,
             faults=faults if faults is not None else Faults(),
         )
-
-
-def _split(raw: str) -> list[str]:
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _url(raw: str, variable: str) -> str:
-    value = raw.strip().rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{variable} must be an http(s) URL, got {raw!r}")
-    return value
-
-
-def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
-    raw = env.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{variable} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{variable} must be positive, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], variable: str, default: bool) -> bool:
-    raw = env.get(variable, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{variable} must be true or false, got {raw!r}")

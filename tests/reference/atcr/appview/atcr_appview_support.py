@@ -16,20 +16,18 @@ import base64
 import hashlib
 import json
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from oauth_client_support import Account, new_account, sign_in
 from starlette.applications import Starlette
 
-from conformance.localserver import free_port
+from conformance.localserver import free_port, serve_in_thread
 from conformance.runtime.process import (
     ProcessRuntime,
     ServiceSpec,
@@ -77,25 +75,9 @@ def basic(account: Account, password: str | None = None) -> str:
 # -- the in-process ATProto side ---------------------------------------------------------------
 
 
-@contextmanager
-def serve_with_lifespan(app: Any, port: int) -> Iterator[str]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"atcr-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serve_with_lifespan(app: Any, port: int) -> AbstractContextManager[str]:
+    """The app on 127.0.0.1:``port`` with its lifespan (background workers) running."""
+    return serve_in_thread(app, port=port, lifespan=True)
 
 
 @dataclass

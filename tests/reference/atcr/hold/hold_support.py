@@ -8,19 +8,17 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from oauth_client_support import Account
 
-from conformance.localserver import free_port
+from conformance.localserver import free_port, serve_in_thread
 from reference_impl.atcr.digests import Digest, digest_of
 from reference_impl.atcr.hold.app import build_hold_app
 from reference_impl.atcr.hold.config import HoldConfig
@@ -71,25 +69,9 @@ class Pds:
         return token
 
 
-@contextmanager
-def serve_app(app: Any, port: int) -> Iterator[str]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"hold-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the hold test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serve_app(app: Any, port: int) -> AbstractContextManager[str]:
+    """The app on 127.0.0.1:``port`` with its lifespan (background workers) running."""
+    return serve_in_thread(app, port=port, lifespan=True)
 
 
 @dataclass
