@@ -84,7 +84,9 @@ def did_web_url(did: str) -> str:
     hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
     scheme = "http" if hostname in ("localhost", "127.0.0.1", "[::1]") else "https"
     path = "/".join(parts[1:])
-    return f"{scheme}://{host}/{path}/did.json" if path else f"{scheme}://{host}/.well-known/did.json"
+    return (
+        f"{scheme}://{host}/{path}/did.json" if path else f"{scheme}://{host}/.well-known/did.json"
+    )
 
 
 def did_web_for(public_url: str) -> str:

@@ -4,6 +4,11 @@ value, so a typo in a deployment fails at startup rather than on the first reque
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Self
+
+from .faults import Faults
+from .service import ServiceSettings
 
 
 class ConfigError(ValueError):
@@ -44,3 +49,28 @@ def bool_setting(env: Mapping[str, str], variable: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{variable} must be true or false, got {raw!r}")
+
+
+class EnvConfig:
+    """A service config read from the common settings plus its ``<PREFIX>_*`` env table:
+    subclasses define ``from_env``; ``from_settings`` feeds it what the flags resolved."""
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        public_url: str,
+        data_dir: Path,
+        faults: Faults | None = None,
+    ) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Self:
+        return cls.from_env(
+            settings.env,
+            public_url=settings.public_url,
+            data_dir=settings.data_dir,
+            faults=settings.faults,
+        )

@@ -18,13 +18,13 @@ from lexicons.syntax import is_valid_did, is_valid_record_key
 
 from ..common.env_settings import (
     ConfigError,
+    EnvConfig,
     bool_setting,
     positive_int,
     split_list,
     url_setting,
 )
 from ..common.faults import Faults
-from ..common.service import ServiceSettings
 
 DEFAULT_PORT = 3100
 ENV_PREFIX = "STRATOS"
@@ -62,7 +62,7 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
-class StratosConfig:
+class StratosConfig(EnvConfig):
     public_url: str
     data_dir: Path
     service_did: str
@@ -77,15 +77,6 @@ class StratosConfig:
     # Never logged, never in a repr: the AppView's credential for subscribeRecords.
     sync_token: str = field(repr=False)
     faults: Faults = field(default_factory=Faults)
-
-    @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> StratosConfig:
-        return cls.from_env(
-            settings.env,
-            public_url=settings.public_url,
-            data_dir=settings.data_dir,
-            faults=settings.faults,
-        )
 
     @classmethod
     def from_env(

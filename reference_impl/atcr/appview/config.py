@@ -19,9 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from lexicons.syntax import is_valid_did
 
-from ...common.env_settings import ConfigError
+from ...common.env_settings import ConfigError, EnvConfig
 from ...common.faults import Faults
-from ...common.service import ServiceSettings
 
 DEFAULT_PORT = 5000
 ENV_PREFIX = "ATCR"
@@ -49,7 +48,7 @@ DEFAULT_PDS_URL = "http://127.0.0.1:2583"
 
 
 @dataclass(frozen=True)
-class AtcrConfig:
+class AtcrConfig(EnvConfig):
     base_url: str
     service_name: str
     default_hold_did: str
@@ -64,15 +63,6 @@ class AtcrConfig:
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "uploads"
-
-    @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> AtcrConfig:
-        return cls.from_env(
-            settings.env,
-            public_url=settings.public_url,
-            data_dir=settings.data_dir,
-            faults=settings.faults,
-        )
 
     @classmethod
     def from_env(

@@ -15,13 +15,13 @@ from lexicons.syntax import is_valid_did
 
 from ...common.env_settings import (
     ConfigError,
+    EnvConfig,
     bool_setting,
     positive_int,
     split_list,
     url_setting,
 )
 from ...common.faults import Faults
-from ...common.service import ServiceSettings
 from ..digests import did_web_for
 
 DEFAULT_PORT = 8080
@@ -43,7 +43,7 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
-class HoldConfig:
+class HoldConfig(EnvConfig):
     public_url: str
     data_dir: Path
     did: str
@@ -56,15 +56,6 @@ class HoldConfig:
     part_size: int
     s3: S3Settings | None = None
     faults: Faults = field(default_factory=Faults)
-
-    @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> HoldConfig:
-        return cls.from_env(
-            settings.env,
-            public_url=settings.public_url,
-            data_dir=settings.data_dir,
-            faults=settings.faults,
-        )
 
     @classmethod
     def from_env(
