@@ -22,6 +22,7 @@ from atmst.blockstore import MemoryBlockStore
 from cbrrr import CID
 
 from ..common.errors import XrpcError, invalid_request
+from ..common.repo_blocks import CommittedBlocks
 from ..primitives import dagcbor, repo
 from ..primitives.car import CarError
 from ..primitives.commit import sign_commit
@@ -36,7 +37,7 @@ from .policy import (
     boundary_of,
 )
 from .records import PreparedWrite, _Unset
-from .store import ActorStore, SqliteBlocks
+from .store import ActorStore
 
 MAX_BLOB_BYTES = 50 * 1024 * 1024
 
@@ -204,7 +205,7 @@ class RepoService:
 
             rev = self.tids.next_after(head_rev)
             try:
-                result = repo.apply_writes(SqliteBlocks(conn), did, key, head_cid, ops, rev)
+                result = repo.apply_writes(CommittedBlocks(conn), did, key, head_cid, ops, rev)
             except repo.RepoWriteError as exc:
                 raise invalid_request(str(exc)) from exc
             _persist(conn, result.new_blocks, result.rev, result.commit_cid)
@@ -495,7 +496,7 @@ class RepoService:
                 return row["rev"] if row else None
 
             return repo.export_car(
-                SqliteBlocks(conn), head_cid, since_rev=since, rev_of_block=rev_of_block
+                CommittedBlocks(conn), head_cid, since_rev=since, rev_of_block=rev_of_block
             )
 
     def proof(self, did: str, collection: str, rkey: str) -> bytes | None:
@@ -506,7 +507,7 @@ class RepoService:
             head_cid, _ = _head(conn)
             if head_cid is None:
                 return None
-            return repo.record_proof_car(SqliteBlocks(conn), head_cid, collection, rkey)
+            return repo.record_proof_car(CommittedBlocks(conn), head_cid, collection, rkey)
 
     # -- publication queue --------------------------------------------------------------------
 

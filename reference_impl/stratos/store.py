@@ -8,13 +8,10 @@ write lock (STR-RL-03), and unenrolling deletes one file.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from atmst.blockstore import BlockStore
 
 from lexicons.syntax import is_valid_did
 
@@ -165,22 +162,3 @@ class DidLocks:
             lock = self._locks.setdefault(did, threading.Lock())
         with lock:
             yield
-
-
-class SqliteBlocks(BlockStore):
-    """A user's committed blocks read through an open connection (atmst's interface)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def get_block(self, key: bytes) -> bytes:
-        row = self.conn.execute("SELECT content FROM repo_block WHERE cid = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError("no such block")
-        return bytes(row[0])
-
-    def put_block(self, key: bytes, value: bytes) -> None:
-        raise TypeError("committed blocks are written by the repository service only")
-
-    def del_block(self, key: bytes) -> None:
-        raise TypeError("committed blocks are never deleted in place")

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from atmst.blockstore import BlockStore
 from cbrrr import CID
 
 from lexicons import Catalog
 
+from ...common.repo_blocks import CommittedBlocks
 from ...common.sqlite import Database
 from ...primitives import dagcbor, repo
 from ...primitives.keys import SigningKey
@@ -38,25 +38,6 @@ class Captain:
     owner: str
     public: bool
     allow_all_crew: bool
-
-
-class _Blocks(BlockStore):
-    """The committed blocks, read through one open connection (atmst's interface)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def get_block(self, key: bytes) -> bytes:
-        row = self.conn.execute("SELECT content FROM repo_block WHERE cid = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError("no such block")
-        return bytes(row[0])
-
-    def put_block(self, key: bytes, value: bytes) -> None:
-        raise TypeError("blocks are written by HoldRepo only")
-
-    def del_block(self, key: bytes) -> None:
-        raise TypeError("committed blocks are never deleted in place")
 
 
 def _now_iso(clock: float) -> str:
@@ -80,7 +61,7 @@ class HoldRepo:
         """Make the repo say what the settings say, committing only when something differs."""
         with self.db.transaction() as conn:
             head = self._head(conn)
-            if head is not None and repo.read_commit(_Blocks(conn), head).did != self.did:
+            if head is not None and repo.read_commit(CommittedBlocks(conn), head).did != self.did:
                 # The hold was given another identity (HOLD_DID / public URL changed): its
                 # records belonged to the old DID, so this DID starts a fresh repo.
                 log.warning("hold DID changed to %s: starting a new repo", self.did)
@@ -125,7 +106,7 @@ class HoldRepo:
             if head is not None and not ops:
                 return
             result = repo.apply_writes(
-                _Blocks(conn), self.did, self.key, head, ops, self.tids.next()
+                CommittedBlocks(conn), self.did, self.key, head, ops, self.tids.next()
             )
             conn.executemany(
                 "INSERT INTO repo_block (cid, content, rev) VALUES (?, ?, ?)"
@@ -215,7 +196,7 @@ class HoldRepo:
             head = self._head(conn)
             if head is None:
                 raise repo.RepoError("the hold repo has no commit yet")
-            return repo.export_car(_Blocks(conn), head)
+            return repo.export_car(CommittedBlocks(conn), head)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -240,6 +221,6 @@ class HoldRepo:
 
     @staticmethod
     def _decode(conn: sqlite3.Connection, cid: str) -> dict[str, Any]:
-        block = _Blocks(conn).get_block(bytes(CID.decode(cid)))
+        block = CommittedBlocks(conn).get_block(bytes(CID.decode(cid)))
         value: dict[str, Any] = dagcbor.ipld_to_json(dagcbor.decode(block))
         return value
