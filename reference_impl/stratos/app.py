@@ -7,9 +7,7 @@ methods (STR-RL-02) → Starlette (routes, the one error mapping).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from ..common.background import BackgroundTask, background_lifespan
 from ..common.cors import CorsMiddleware, CorsPolicy
 from ..common.errors import exception_handlers
 from ..common.faults import Faults
@@ -37,14 +36,6 @@ from .routes.subscribe import subscribe_routes
 # Routes another module adds with access to the service's parts (e.g. the OAuth enrolment
 # routes, which need ``stratos.enrollments``).
 ExtraRoutes = Callable[[Stratos], Iterable[BaseRoute]]
-
-
-class BackgroundTask(Protocol):
-    """Something that runs alongside the app (e.g. the PDS sync's delivery loop)."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def cors_policy(faults: Faults) -> CorsPolicy:
@@ -94,19 +85,7 @@ def create_app(
         *router.routes(),
     ]
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        started: list[BackgroundTask] = []
-        try:
-            for task in background:
-                await task.start()
-                started.append(task)
-            yield
-        finally:
-            for task in reversed(started):
-                await task.stop()
-            stratos.close()
-
+    lifespan = background_lifespan(background, on_stop=stratos.close)
     app: ASGIApp = Starlette(
         routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan
     )

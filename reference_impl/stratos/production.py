@@ -9,6 +9,7 @@ import time
 import httpx
 from starlette.types import ASGIApp
 
+from ..common.background import ClosesHttp
 from ..common.oauth_client import ClientIdentity, IdentityResolver, OAuthClient, load_or_create_key
 from ..common.resource_auth import (
     RemoteTokenVerifier,
@@ -22,19 +23,6 @@ from .core import build_stratos
 from .oauth_routes import build_oauth_routes
 from .pds_sync import PdsSync
 from .store import open_service_database
-
-
-class _ClosesHttp:
-    """Closes the shared HTTP client when the app stops (a lifespan background task)."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.http.aclose()
 
 
 def build_production_app(settings: ServiceSettings) -> ASGIApp:
@@ -68,5 +56,5 @@ def build_production_app(settings: ServiceSettings) -> ASGIApp:
         stratos,
         authenticator=authenticator,
         extra_routes=lambda s: build_oauth_routes(oauth, s.enrollments, sync),
-        background=[sync, _ClosesHttp(http)],
+        background=[sync, ClosesHttp(http)],
     )

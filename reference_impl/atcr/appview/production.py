@@ -9,6 +9,7 @@ import time
 import httpx
 from starlette.applications import Starlette
 
+from ...common.background import ClosesHttp
 from ...common.oauth_client import ClientIdentity, IdentityResolver, OAuthClient, load_or_create_key
 from ...common.service import ServiceSettings
 from ...common.sqlite import Database
@@ -20,19 +21,6 @@ from .registry import RegistrySettings, create_registry_app
 log = logging.getLogger("reference_impl.atcr.appview")
 
 CLIENT_NAME = "ATCR"
-
-
-class _ClosesHttp:
-    """Closes the shared HTTP client when the app stops (a lifespan background task)."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.http.aclose()
 
 
 def log_system_time(now: float) -> None:
@@ -85,5 +73,5 @@ def build_production_app(settings: ServiceSettings) -> Starlette:
             ports.credentials,
             metadata_404="client-metadata-404" in config.faults,
         ),
-        background=[_ClosesHttp(http)],
+        background=[ClosesHttp(http)],
     )

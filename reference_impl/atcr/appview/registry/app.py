@@ -9,16 +9,16 @@ Starlette cannot route multi-segment repository names, so one catch-all route ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ....common.background import BackgroundTask, background_lifespan
 from ..ports import PortError, RegistryPorts
 from .auth import Challenge, RequestAuth, TokenEndpoint, auth_routes
 from .blob_links import BlobLinks
@@ -49,14 +49,6 @@ _HANDLERS: Mapping[str, Handler] = MappingProxyType(
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 __all__ = ["VERSION", "BackgroundTask", "RegistrySettings", "create_registry_app"]
-
-
-class BackgroundTask(Protocol):
-    """Something that runs alongside the app (started and stopped with its lifespan)."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def _v2_tail(request: Request) -> str:
@@ -140,18 +132,7 @@ def create_registry_app(
         Route("/v2/{rest:path}", v2, methods=_ALL_METHODS),
     ]
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        started: list[BackgroundTask] = []
-        try:
-            for task in background:
-                await task.start()
-                started.append(task)
-            yield
-        finally:
-            for task in reversed(started):
-                await task.stop()
-
+    lifespan = background_lifespan(background)
     app = Starlette(
         routes=routes,
         # Extra routes may raise the registry's or the ports' errors too: same mapping.
