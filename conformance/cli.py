@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -48,12 +49,14 @@ from conformance.redact import Redactor
 from conformance.report.html import write_report
 from conformance.report.results import load_results_json
 from conformance.report.scrub import SUMS_FILE, verify_sha256sums, write_sha256sums
-from conformance.runtime.control import CommandControl, NoControl, ProcessControl, ServiceControl
+from conformance.runtime.choose import RUNTIMES, open_runtime
+from conformance.runtime.control import CommandControl, NoControl, RuntimeControl, ServiceControl
 from conformance.runtime.embedded import start_embedded, with_sync_token
+from conformance.runtime.faketime import parse_clock_skews
 from conformance.runtime.process import (
     DEFAULT_PORTS,
     SERVICE_MODULES,
-    ProcessRuntime,
+    ServiceSpec,
     parse_ports,
     pick_free_ports,
     service_specs,
@@ -113,8 +116,10 @@ def build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the reference implementation")
-    serve.add_argument("--runtime", choices=("process", "docker"), default="process")
-    serve.add_argument("--data-dir", type=Path, help="keep data here (default: a temporary dir)")
+    _runtime_arguments(serve)
+    serve.add_argument(
+        "--data-dir", type=Path, help="keep data here (process runtime; default: a temporary dir)"
+    )
     serve.add_argument("--ports", help="e.g. pds=2583 (defaults: the documented ports)")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="seed a fault")
 
@@ -125,7 +130,7 @@ def build_parser() -> _Parser:
         "--only", nargs="+", action="extend", default=[], metavar="REQ", help="only these IDs"
     )
     verify.add_argument("--report-dir", type=Path, default=Path("reports"))
-    verify.add_argument("--runtime", choices=("process", "docker"), default="process")
+    _runtime_arguments(verify)
     verify.add_argument(
         "--fault", action="append", default=[], metavar="NAME", help="(embedded only)"
     )
@@ -148,6 +153,29 @@ def build_parser() -> _Parser:
         p = sub.add_parser(name, parents=[common], help="not implemented yet")
         p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the embedded reference implementation runs (docs/docker.md)."""
+    parser.add_argument("--runtime", choices=RUNTIMES, default="process")
+    parser.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="base of the reference image for --runtime docker "
+        "(default: $ATCONFORM_BASE_IMAGE or python:3.11-slim)",
+    )
+    parser.add_argument(
+        "--skew-clock",
+        action="append",
+        default=[],
+        metavar="SERVICE=SECONDS",
+        help="run one service's wall clock ahead (or behind, negative) via libfaketime",
+    )
+
+
+def _with_clock_skews(args: argparse.Namespace, specs: list[ServiceSpec]) -> list[ServiceSpec]:
+    skews = parse_clock_skews(args.skew_clock, [s.name for s in specs])
+    return [replace(s, clock_offset_s=skews.get(s.name, 0.0)) for s in specs]
 
 
 def main(
@@ -360,16 +388,17 @@ def run_suites(plugin: Any, args: list[str]) -> int:
 
 def cmd_verify(args: argparse.Namespace, io: Io) -> int:
     catalogue = load_catalogue()
-    if args.runtime == "docker":
-        raise UsageError("--runtime docker is not available yet; use --runtime process")
     covered, notes = covered_profiles(args.profile, args.suites_dir)
     only = check_only(catalogue, args.only, covered, args.profile)
     mode = "json" if args.json else "quiet" if args.quiet else "normal"
     redactor = Redactor(os.environ.get(LEDGER_ENV) or None)
 
     if args.target is not None:
-        if args.fault:
-            raise UsageError("--fault applies only to the embedded default (no --target)")
+        for given, option in ((args.fault, "--fault"), (args.skew_clock, "--skew-clock")):
+            if given:
+                raise UsageError(f"{option} applies only to the embedded default (no --target)")
+        if args.runtime != "process" or args.base_image:
+            raise UsageError("--runtime and --base-image apply only to the embedded default")
         target = load_target(args.target, os.environ)
         redactor.add_all(target.secret_values())
         urls: dict[str, str] = {}
@@ -396,25 +425,30 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
         run_dir = make_run_dir(args.report_dir, "embedded", args.profile)
         logs = run_dir / "logs"
         names = services_for(covered)
-        with tempfile.TemporaryDirectory(prefix="atconform-") as tmp:
-            runtime = ProcessRuntime(Path(tmp) / "data", logs)
-            specs = service_specs(names, pick_free_ports(names), args.fault, profile=args.profile)
-            with runtime:
-                if mode == "normal":
-                    io.console().print(
-                        Text(
-                            f"starting the reference implementation ({', '.join(names)})…",
-                            style="dim",
-                        )
-                    )
-                try:
-                    target = start_embedded(runtime, specs, redactor)
-                except HarnessError as exc:
-                    # Keep the run directory's logs honest: they may show why it failed.
-                    finalize_run_dir(run_dir, redactor)
-                    raise HarnessError(
-                        exc.message + f" (run directory: {run_dir})", exc.exit_code, exc.details
-                    ) from None
+        specs = service_specs(names, pick_free_ports(names), args.fault, profile=args.profile)
+        specs = _with_clock_skews(args, specs)
+
+        def progress(line: str) -> None:
+            if mode == "normal":
+                io.console().print(Text(line, style="dim"))
+
+        started = False
+        try:
+            with (
+                tempfile.TemporaryDirectory(prefix="atconform-") as tmp,
+                open_runtime(
+                    args.runtime,
+                    Path(tmp) / "data",
+                    logs,
+                    base_image=args.base_image,
+                    clock_skew=any(s.clock_offset_s for s in specs),
+                    progress=progress,
+                ) as runtime,
+            ):
+                progress(f"starting the reference implementation ({', '.join(names)}) as "
+                         f"{'containers' if args.runtime == 'docker' else 'processes'}…")
+                started = True
+                target = start_embedded(runtime, specs, redactor)
                 _verify_run(
                     args,
                     io,
@@ -423,13 +457,23 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
                     redactor,
                     covered,
                     only,
-                    notes,
+                    [*notes, f"The reference implementation ran as {runtime.description}."],
                     mode,
                     run_dir,
                     logs,
-                    ProcessControl(runtime),
+                    RuntimeControl(runtime),
                 )
             # Services are stopped here: their logs are complete before the scrub and checksums.
+        except HarnessError as exc:
+            if not started:
+                # No engine, no image: nothing ran, so no run directory is left behind.
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+            # Keep the run directory's logs honest: they may show why it failed.
+            finalize_run_dir(run_dir, redactor)
+            raise HarnessError(
+                exc.message + f" (run directory: {run_dir})", exc.exit_code, exc.details
+            ) from None
         finalize_run_dir(run_dir, redactor)
 
     final = load_results_json(run_dir / "results.json")
@@ -497,11 +541,15 @@ def _verify_run(
 
 
 def cmd_serve(args: argparse.Namespace, io: Io) -> int:
-    if args.runtime == "docker":
-        raise UsageError("--runtime docker is not available yet; use --runtime process")
+    if args.runtime == "docker" and args.data_dir is not None:
+        raise UsageError(
+            "--data-dir applies to --runtime process; containers keep their data in volumes "
+            "that are removed on exit"
+        )
     names = tuple(n for n in services_for(["all"]) if n in SERVICE_MODULES)
     ports = {n: DEFAULT_PORTS[n] for n in names} | parse_ports(args.ports, names)
     specs = with_sync_token(service_specs(names, ports, args.fault), Redactor(None))
+    specs = _with_clock_skews(args, specs)
     # No allowlist or crew list exists for a hand-started deployment: enrollment is open and
     # any signed-in user may push to the hold, unless the caller's own env says otherwise.
     opened = {
@@ -512,20 +560,29 @@ def cmd_serve(args: argparse.Namespace, io: Io) -> int:
     console = io.console()
     with tempfile.TemporaryDirectory(prefix="atconform-serve-") as tmp:
         data_dir: Path = args.data_dir if args.data_dir is not None else Path(tmp)
-        runtime = ProcessRuntime(data_dir, data_dir / "logs")
-        with runtime:
+        with open_runtime(
+            args.runtime,
+            data_dir,
+            data_dir / "logs",
+            base_image=args.base_image,
+            clock_skew=any(s.clock_offset_s for s in specs),
+            progress=lambda line: console.print(Text(line, style="dim")),
+        ) as runtime:
             try:
                 urls = runtime.start(specs)
                 for name, url in urls.items():
-                    console.print(f"{name:<16} {url}   log: {runtime.log_paths[name]}")
-                kept = "kept" if args.data_dir is not None else "deleted on exit"
-                console.print(f"data: {data_dir} ({kept}) — Ctrl-C to stop")
+                    console.print(f"{name:<16} {url}   log: {runtime.log_location(name)}")
+                if args.runtime == "docker":
+                    console.print("data: docker volumes (removed on exit) — Ctrl-C to stop")
+                else:
+                    kept = "kept" if args.data_dir is not None else "deleted on exit"
+                    console.print(f"data: {data_dir} ({kept}) — Ctrl-C to stop")
                 while True:
                     died = runtime.exited()
                     if died:
                         name, code = next(iter(died.items()))
                         raise HarnessError(
-                            f"{name} exited with code {code}; see {runtime.log_paths[name]}",
+                            f"{name} exited with code {code}; see {runtime.log_location(name)}",
                             details=runtime.log_tail(name),
                         )
                     time.sleep(0.5)

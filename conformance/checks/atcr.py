@@ -695,8 +695,8 @@ def _outage_problem(probe: TimedProbe, *, head: bool = False) -> str | None:
 
 
 def check_hold_outage(probes: OutageProbes) -> Failure | None:
-    """ATCR-HOLD-04: with the hold down, a push and a pull fail within 10 s with a 5xx and an
-    OCI error body; once it is back, the same push succeeds."""
+    """ATCR-HOLD-04: with the hold down, a push (also one begun before the outage) and a pull
+    fail within 10 s with a 5xx and an OCI error body; once it is back, the same push succeeds."""
     warm = probes.warmup
     if (failure := _refused_control("ATCR-HOLD-04", (warm.start, warm.finish))) is not None:
         return failure
@@ -705,8 +705,9 @@ def check_hold_outage(probes: OutageProbes) -> Failure | None:
                        (warm.start.response,))
     push = probes.push_during[-1] if probes.push_during else None
     problems: list[str] = []
-    if push is not None and (problem := _outage_problem(push)) is not None:
-        problems.append(problem)
+    for probe in (probes.finish_mid_push, push):
+        if probe is not None and (problem := _outage_problem(probe)) is not None:
+            problems.append(problem)
     if probes.head_during is not None and (
         problem := _outage_problem(probes.head_during, head=True)
     ) is not None:
@@ -719,7 +720,7 @@ def check_hold_outage(probes: OutageProbes) -> Failure | None:
         if not redirected and (problem := _outage_problem(get)) is not None:
             problems.append(problem)
     if problems:
-        shown = tuple(p.response for p in (push, probes.head_during, get)
+        shown = tuple(p.response for p in (probes.finish_mid_push, push, probes.head_during, get)
                       if p is not None and p.response is not None)
         return Failure("ATCR-HOLD-04", "a hold outage is not reported fast with a 5xx",
                        "; ".join(problems), shown)

@@ -14,6 +14,7 @@ names, DIDs, CIDs and revs — never tokens.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -119,21 +120,47 @@ def _commit_of(response: httpx.Response) -> dict[str, Any] | None:
     return commit if isinstance(commit, dict) else None
 
 
-def _listed(pages: Sequence[Probe]) -> dict[str, str | None] | None:
-    """``collection/rkey`` → cid of every record in listRecords pages; None if a page failed."""
-    found: dict[str, str | None] = {}
+@dataclass(frozen=True)
+class ListedRecord:
+    uri: str
+    cid: str | None
+    text: str | None
+
+
+def listed_records(pages: Sequence[Probe]) -> list[ListedRecord] | None:
+    """Every record of listRecords pages; None when a page was refused or is not a listing."""
+    found: list[ListedRecord] = []
     for page in pages:
         body = body_of(page.response)
         records = body.get("records") if body is not None else None
         if not isinstance(records, list):
             return None
         for record in records:
-            uri = record.get("uri") if isinstance(record, dict) else None
-            if isinstance(uri, str) and uri.startswith("at://"):
-                parts = uri.removeprefix("at://").split("/", 1)
-                if len(parts) == 2:
-                    cid = record.get("cid")
-                    found[parts[1]] = cid if isinstance(cid, str) else None
+            if not isinstance(record, dict) or not isinstance(record.get("uri"), str):
+                continue
+            value = record.get("value")
+            text = value.get("text") if isinstance(value, dict) else None
+            cid = record.get("cid")
+            found.append(
+                ListedRecord(
+                    record["uri"],
+                    cid if isinstance(cid, str) else None,
+                    text if isinstance(text, str) else None,
+                )
+            )
+    return found
+
+
+def _listed(pages: Sequence[Probe]) -> dict[str, str | None] | None:
+    """``collection/rkey`` → cid of every record in listRecords pages; None if a page failed."""
+    records = listed_records(pages)
+    if records is None:
+        return None
+    found: dict[str, str | None] = {}
+    for record in records:
+        parts = record.uri.removeprefix("at://").split("/", 1)
+        if record.uri.startswith("at://") and len(parts) == 2:
+            found[parts[1]] = record.cid
     return found
 
 

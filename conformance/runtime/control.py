@@ -1,8 +1,9 @@
 """Taking a target's service down and bringing it back, for outage checks (ATCR-HOLD-04).
 
-The embedded default controls its own processes; a remote target may name shell commands in its
-profile (``[atcr] hold_stop`` / ``hold_start``); otherwise nothing can be controlled and the
-checks that need it are ``disabled``. Suites get one of these as the ``service_control`` fixture.
+The embedded default controls its own processes or containers; a remote target may name shell
+commands in its profile (``[atcr] hold_stop`` / ``hold_start``); otherwise nothing can be
+controlled and the checks that need it are ``disabled``. Suites get one of these as the
+``service_control`` fixture.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from conformance.errors import HarnessError
-from conformance.runtime.process import ProcessRuntime
+from conformance.runtime.base import ServiceRuntime
 
 COMMAND_TIMEOUT_S = 120
 
@@ -40,10 +41,11 @@ class NoControl:
         raise HarnessError(f"this target gives no way to start {name}")
 
 
-class ProcessControl:
-    """The embedded runtime's own processes: SIGTERM to stop, same port and data to start."""
+class RuntimeControl:
+    """The embedded runtime's own services (processes or containers): SIGTERM to stop, same
+    port and data to start."""
 
-    def __init__(self, runtime: ProcessRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
 
     def can_control(self, name: str) -> bool:

@@ -18,7 +18,8 @@ from conformance.clients.pds import PdsClient
 from conformance.clients.xrpc import XrpcClient
 from conformance.provision import AccountCredentials, provision_accounts
 from conformance.redact import Redactor
-from conformance.runtime.process import ProcessRuntime, ServiceSpec
+from conformance.runtime.base import ServiceRuntime
+from conformance.runtime.process import ServiceSpec
 from conformance.target import Account, TargetProfile, embedded_target
 
 HANDLE_DOMAIN = "test"
@@ -103,7 +104,7 @@ def _with_accounts(spec: ServiceSpec, credentials: Sequence[AccountCredentials])
 
 
 def start_embedded(
-    runtime: ProcessRuntime, specs: Sequence[ServiceSpec], redactor: Redactor
+    runtime: ServiceRuntime, specs: Sequence[ServiceSpec], redactor: Redactor
 ) -> TargetProfile:
     """Start ``specs`` (which always include the PDS) and describe them as a target profile."""
     by_name: Mapping[str, ServiceSpec] = {s.name: s for s in specs}

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import IO
+from typing import IO, Generic, Protocol, Self, TypeVar
 
 import httpx
 
 from conformance.errors import EXIT_USAGE, ConfigError, HarnessError, UsageError
+from conformance.runtime.faketime import faketime_env, host_library
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_HEALTH_PATH = "/xrpc/_health"
@@ -65,6 +66,8 @@ class ServiceSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     health_path: str = DEFAULT_HEALTH_PATH
     faults: tuple[str, ...] = ()
+    # Seconds this service's wall clock runs ahead (negative: behind), via libfaketime.
+    clock_offset_s: float = 0.0
 
     @property
     def url(self) -> str:
@@ -255,6 +258,58 @@ def hold_did(hold_url: str) -> str:
     return "did:web:" + hold_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "%3A")
 
 
+def wait_healthy(
+    spec: ServiceSpec,
+    timeout: float,
+    *,
+    exit_code: Callable[[], int | None],
+    where: str,
+    log_tail: Callable[[], str],
+) -> None:
+    """Poll ``spec``'s health endpoint until it answers 200; HarnessError (with the log tail)
+    when the service exits first or the timeout passes. ``where`` says where its log is."""
+    url = spec.url + spec.health_path
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        while True:
+            code = exit_code()
+            if code is not None:
+                raise HarnessError(
+                    f"{spec.name} exited with code {code} while starting; see {where}",
+                    # Exit 2 is a service's own usage error (e.g. an unknown --fault name).
+                    exit_code=EXIT_USAGE if code == EXIT_USAGE else None,
+                    details=log_tail(),
+                )
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"{spec.name} did not answer {spec.health_path} with 200 within "
+                    f"{timeout:g} s; see {where}",
+                    details=log_tail(),
+                )
+            time.sleep(0.1)
+
+
+def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
+    """Unique names and ports, none of them already listening (before anything starts)."""
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError("service names must be unique")
+    ports = [s.port for s in specs]
+    if len(set(ports)) != len(ports):
+        raise ConfigError("two services were given the same port; choose others with --ports")
+    for spec in specs:
+        if port_in_use(spec.port):
+            raise ConfigError(
+                f"port {spec.port} is already in use ({spec.name}); choose another with "
+                f"--ports {spec.name}=PORT"
+            )
+
+
 @dataclass
 class _Running:
     spec: ServiceSpec
@@ -263,30 +318,22 @@ class _Running:
     log_path: Path
 
 
-class ProcessRuntime:
-    """Starts, watches and stops reference services; a context manager (stops on exit)."""
+class _HasSpec(Protocol):
+    spec: ServiceSpec
 
-    def __init__(
-        self,
-        data_dir: Path,
-        log_dir: Path,
-        *,
-        python: str = sys.executable,
-        startup_timeout: float = 30.0,
-        stop_grace: float = 5.0,
-        base_env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.data_dir = data_dir
-        self.log_dir = log_dir
-        self.python = python
-        self.startup_timeout = startup_timeout
-        self.stop_grace = stop_grace
-        self.base_env = dict(os.environ if base_env is None else base_env)
-        self._running: dict[str, _Running] = {}
 
-    # --- lifecycle ----------------------------------------------------------------------------
+Running = TypeVar("Running", bound=_HasSpec)
 
-    def __enter__(self) -> ProcessRuntime:
+
+class ServiceLifecycle(Generic[Running]):
+    """What both runtimes share: start in order and wait for each to be healthy, stop in
+    reverse order, and stop everything on exit or when a start fails. Subclasses say how one
+    service is launched, awaited and terminated."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, Running] = {}
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -299,20 +346,10 @@ class ProcessRuntime:
 
     def start(self, specs: Sequence[ServiceSpec]) -> dict[str, str]:
         """Start every service (ports checked first), wait until each is healthy; name -> URL."""
-        names = [s.name for s in specs]
-        if len(set(names)) != len(names):
-            raise ValueError("service names must be unique")
-        ports = [s.port for s in specs]
-        if len(set(ports)) != len(ports):
-            raise ConfigError("two services were given the same port; choose others with --ports")
         for spec in specs:
             if spec.name in self._running:
                 raise ValueError(f"{spec.name} is already running")
-            if port_in_use(spec.port):
-                raise ConfigError(
-                    f"port {spec.port} is already in use ({spec.name}); choose another with "
-                    f"--ports {spec.name}=PORT"
-                )
+        check_ports_free(specs)
         try:
             for spec in specs:
                 self._launch(spec)
@@ -324,7 +361,7 @@ class ProcessRuntime:
         return self.urls
 
     def stop(self) -> None:
-        """Stop every service: SIGTERM, then SIGKILL after the grace period."""
+        """Stop every service, dependants first."""
         for name in reversed(list(self._running)):
             self._terminate(name)
 
@@ -332,9 +369,50 @@ class ProcessRuntime:
     def urls(self) -> dict[str, str]:
         return {name: r.spec.url for name, r in self._running.items()}
 
+    def _get(self, name: str) -> Running:
+        try:
+            return self._running[name]
+        except KeyError:
+            raise ValueError(f"no service named {name!r} was started") from None
+
+    def _launch(self, spec: ServiceSpec) -> None:
+        raise NotImplementedError
+
+    def _wait_healthy(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _terminate(self, name: str) -> None:
+        raise NotImplementedError
+
+
+class ProcessRuntime(ServiceLifecycle[_Running]):
+    """Reference services as subprocesses: SIGTERM, then SIGKILL after a grace period."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path,
+        *,
+        python: str = sys.executable,
+        startup_timeout: float = 30.0,
+        stop_grace: float = 5.0,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.python = python
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self.base_env = dict(os.environ if base_env is None else base_env)
+
     @property
     def log_paths(self) -> dict[str, Path]:
         return {name: r.log_path for name, r in self._running.items()}
+
+    @property
+    def description(self) -> str:
+        return f"local processes ({self.python})"
 
     def is_running(self, name: str) -> bool:
         r = self._running.get(name)
@@ -364,6 +442,13 @@ class ProcessRuntime:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     r.process.wait(timeout=self.stop_grace)
 
+    def pause(self, name: str) -> None:
+        """Freeze one service (SIGSTOP): connections are accepted by the kernel, not answered."""
+        self._get(name).process.send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self._get(name).process.send_signal(signal.SIGCONT)
+
     def restart(self, name: str) -> str:
         """Stop one service (if it still runs) and start it again on the same port and data."""
         spec = self._get(name).spec
@@ -377,12 +462,6 @@ class ProcessRuntime:
         return spec.url
 
     # --- internals ----------------------------------------------------------------------------
-
-    def _get(self, name: str) -> _Running:
-        try:
-            return self._running[name]
-        except KeyError:
-            raise ValueError(f"no service named {name!r} was started") from None
 
     def command(self, spec: ServiceSpec) -> list[str]:
         argv = [
@@ -405,7 +484,7 @@ class ProcessRuntime:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}.log"
         log = log_path.open("ab")
-        env = {**self.base_env, **spec.env, "PYTHONUNBUFFERED": "1"}
+        env = {**self.base_env, **spec.env, **self._clock_env(spec), "PYTHONUNBUFFERED": "1"}
         try:
             process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed argv, no shell
                 self.command(spec),
@@ -419,32 +498,30 @@ class ProcessRuntime:
             raise HarnessError(f"could not start {spec.name}: {exc}") from None
         self._running[spec.name] = _Running(spec, process, log, log_path)
 
+    @staticmethod
+    def _clock_env(spec: ServiceSpec) -> dict[str, str]:
+        if not spec.clock_offset_s:
+            return {}
+        library = host_library()
+        if library is None:
+            raise ConfigError(
+                f"skewing {spec.name}'s clock needs libfaketime on this host "
+                "(apt-get install libfaketime), or use --runtime docker"
+            )
+        return faketime_env(spec.clock_offset_s, library)
+
     def _wait_healthy(self, name: str) -> None:
         r = self._running[name]
-        url = r.spec.url + r.spec.health_path
-        deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
-            while True:
-                code = r.process.poll()
-                if code is not None:
-                    raise HarnessError(
-                        f"{name} exited with code {code} while starting; see {r.log_path}",
-                        # Exit 2 is a service's own usage error (e.g. an unknown --fault name).
-                        exit_code=EXIT_USAGE if code == EXIT_USAGE else None,
-                        details=self.log_tail(name),
-                    )
-                try:
-                    if client.get(url).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise HarnessError(
-                        f"{name} did not answer {r.spec.health_path} with 200 within "
-                        f"{self.startup_timeout:g} s; see {r.log_path}",
-                        details=self.log_tail(name),
-                    )
-                time.sleep(0.1)
+        wait_healthy(
+            r.spec,
+            self.startup_timeout,
+            exit_code=r.process.poll,
+            where=str(r.log_path),
+            log_tail=lambda: self.log_tail(name),
+        )
+
+    def log_location(self, name: str) -> str:
+        return str(self.log_dir / f"{name}.log")
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         r = self._running.get(name)
@@ -462,6 +539,8 @@ class ProcessRuntime:
         try:
             if r.process.poll() is None:
                 r.process.terminate()
+                # A paused (SIGSTOPped) service only acts on SIGTERM once it runs again.
+                r.process.send_signal(signal.SIGCONT)
                 try:
                     r.process.wait(timeout=self.stop_grace)
                 except subprocess.TimeoutExpired:

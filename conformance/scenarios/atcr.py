@@ -962,6 +962,8 @@ class OutageProbes:
     head_during: TimedProbe | None
     get_during: TimedProbe | None
     push_after: BlobPush | None
+    # The closing PUT of a push begun (POST + first PATCH) while the hold was still up.
+    finish_mid_push: TimedProbe | None = None
 
 
 def timed_push(registry: RegistryClient, name: str, blob: Blob) -> tuple[TimedProbe, ...]:
@@ -991,8 +993,16 @@ def probe_hold_outage(
     if warm.finish is None or warm.finish.response.status_code != 201:
         return OutageProbes(warm, (), None, None, None)
     blob = Blob(random_bytes(2048))
+    mid = Blob(random_bytes(4096))
+    begun = begin_push(registry, name, mid.data[:2048])
     stop_hold()
     try:
+        finish_mid = None
+        if begun is not None:
+            finish_mid = timed(
+                f"upload PUT finishing a push to {name} begun before the hold went down",
+                lambda: registry.finish_upload(begun, mid.digest, mid.data[2048:]),
+            )
         during = timed_push(registry, name, blob)
         head = timed(f"HEAD {name} blob with the hold down",
                      lambda: registry.request("HEAD", f"/v2/{name}/blobs/{warm.blob.digest}"))
@@ -1000,7 +1010,20 @@ def probe_hold_outage(
                     lambda: registry.get_blob(name, warm.blob.digest, follow_redirects=False))
     finally:
         start_hold()
-    return OutageProbes(warm, during, head, get, push_blob(registry, name, blob))
+    return OutageProbes(warm, during, head, get, push_blob(registry, name, blob), finish_mid)
+
+
+def begin_push(registry: RegistryClient, name: str, first_chunk: bytes) -> str | None:
+    """POST an upload session and PATCH its first chunk; the session's location, or None when
+    the registry refused either step (the outage probe then has no mid-push case)."""
+    start = registry.start_upload(name)
+    location = location_of(start) if start.status_code == 202 else None
+    if location is None:
+        return None
+    patched = registry.patch_chunk(location, first_chunk, f"0-{len(first_chunk) - 1}")
+    if patched.status_code != 202:
+        return None
+    return location_of(patched) or location
 
 
 # --- ATCR-HOLD-05 --------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ FAULTS = frozenset({
     "blob-wrong-bytes",     # ATCR-HOLD-02: blob GET serves other bytes
     "crew-ignored",         # ATCR-HOLD-03
     "outage-hangs",         # ATCR-HOLD-04: with the hold down, blob calls hang
+    "mid-push-hangs",       # ATCR-HOLD-04: only finishing a push begun before the outage hangs
     "no-digest-check",      # ATCR-HOLD-05: completeUpload stores under the claimed digest
     "nonce-leak",           # ATCR-CONC-01: concurrent uploads see use_dpop_nonce
     "shared-tags",          # ATCR-CONC-02: one tag table for everyone
@@ -206,8 +207,20 @@ def build_app(faults: frozenset[str] = frozenset()) -> tuple[Starlette, FakeStat
             "Location": f"/v2/{name}/blobs/uploads/{uid}", "Range": "0-0",
             "Docker-Upload-UUID": uid})
 
-    async def outage() -> Response:
-        if "outage-hangs" in faults:
+    async def upload_patch(request: Request) -> Response:
+        name, uid = request.path_params["name"], request.path_params["uid"]
+        _, denied = authorize(request, name, "push")
+        if denied:
+            return denied
+        if uid not in state.uploads:
+            return err(404, "BLOB_UPLOAD_UNKNOWN")
+        state.uploads[uid] += await request.body()
+        return Response(status_code=202, headers={
+            "Location": f"/v2/{name}/blobs/uploads/{uid}",
+            "Range": f"0-{len(state.uploads[uid]) - 1}"})
+
+    async def outage(hang: bool = False) -> Response:
+        if "outage-hangs" in faults or hang:
             deadline = time.monotonic() + 30
             while state.hold_down and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
@@ -219,7 +232,8 @@ def build_app(faults: frozenset[str] = frozenset()) -> tuple[Starlette, FakeStat
         if denied:
             return denied
         if state.hold_down:
-            return await outage()
+            begun = bool(state.uploads.get(uid))
+            return await outage(hang=begun and "mid-push-hangs" in faults)
         if "nonce-leak" in faults:
             state.active_uploads += 1
             try:
@@ -455,6 +469,7 @@ def build_app(faults: frozenset[str] = frozenset()) -> tuple[Starlette, FakeStat
         Route("/v2/", v2_base),
         Route(f"/v2/{name}/blobs/uploads/", upload_start, methods=["POST"]),
         Route(f"/v2/{name}/blobs/uploads/{{uid}}", upload_put, methods=["PUT"]),
+        Route(f"/v2/{name}/blobs/uploads/{{uid}}", upload_patch, methods=["PATCH"]),
         Route(f"/v2/{name}/blobs/{{digest}}", blob_get, methods=["GET", "HEAD"]),
         Route(f"/v2/{name}/manifests/{{ref}}", manifest_put, methods=["PUT"]),
         Route(f"/v2/{name}/manifests/{{ref}}", manifest_get, methods=["GET", "HEAD"]),

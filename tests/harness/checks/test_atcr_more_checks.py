@@ -87,7 +87,7 @@ def test_appview_clock_far_ahead_fails() -> None:
     assert "appview" in verdict.message
 
 
-@pytest.mark.parametrize("fault", [None, "outage-hangs"])
+@pytest.mark.parametrize("fault", [None, "outage-hangs", "mid-push-hangs"])
 def test_hold_outage(fault: str | None) -> None:
     alice = user("alice.test")
     with running_atcr(*([fault] if fault else [])) as (url, state), httpx.Client(
@@ -111,6 +111,10 @@ def test_hold_outage(fault: str | None) -> None:
     else:
         assert verdict is not None and verdict.requirement == "ATCR-HOLD-04"
         assert "client timeout" in verdict.message
+    # The push begun before the outage was really begun (POST + PATCH) and then probed.
+    assert probes.finish_mid_push is not None
+    if verdict is not None:
+        assert "begun before the hold went down" in verdict.message
 
 
 def test_hold_outage_restarts_even_when_probing_raises() -> None:

@@ -183,12 +183,44 @@ def test_later_commands_say_not_implemented(command: list[str]) -> None:
 @pytest.mark.parametrize(
     "command", [["serve", "--runtime", "docker"], ["verify", "--runtime", "docker"]]
 )
-def test_docker_runtime_not_available_yet(command: list[str], suites: Path) -> None:
+def test_docker_runtime_without_an_engine(
+    command: list[str], suites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    extra = ["--suites-dir", str(suites), "--report-dir", str(tmp_path / "r")]
+    code, _, err = run_cli(*command, *(extra if command[0] == "verify" else []))
+    assert code == 3
+    assert_one_line_error(err, "no Docker engine reachable at unix://", "--runtime process")
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--skew-clock", "pds"], "--skew-clock: expected SERVICE=SECONDS, got 'pds'"),
+        (["--skew-clock", "pds=soon"], "--skew-clock: pds: 'soon' is not a number of seconds"),
+        (["--skew-clock", "stratos=5"], "--skew-clock: stratos is not started for this profile"),
+        (["--skew-clock", "pds=1e9"], "--skew-clock: pds: keep the skew within"),
+    ],
+)
+def test_bad_clock_skew(option: list[str], message: str, suites: Path, tmp_path: Path) -> None:
     code, _, err = run_cli(
-        *command, *(["--suites-dir", str(suites)] if command[0] == "verify" else [])
+        "verify", "--profile", "identity", *option, "--suites-dir", str(suites),
+        "--report-dir", str(tmp_path / "r"),
     )
     assert code == 2
-    assert_one_line_error(err, "--runtime docker is not available yet")
+    assert_one_line_error(err, message)
+
+
+def test_runtime_options_need_the_embedded_default(
+    stub_target: Path, suites: Path, tmp_path: Path
+) -> None:
+    for option in (["--runtime", "docker"], ["--skew-clock", "pds=3"]):
+        code, _, err = run_cli(
+            "verify", "--target", str(stub_target), *option, "--suites-dir", str(suites)
+        )
+        assert code == 2
+        assert_one_line_error(err, "only to the embedded default")
 
 
 def test_bad_ports_for_serve() -> None:
