@@ -696,7 +696,8 @@ def _outage_problem(probe: TimedProbe, *, head: bool = False) -> str | None:
 
 def check_hold_outage(probes: OutageProbes) -> Failure | None:
     """ATCR-HOLD-04: with the hold down, a push (also one begun before the outage) and a pull
-    fail within 10 s with a 5xx and an OCI error body; once it is back, the same push succeeds."""
+    fail within 10 s with a 5xx and an OCI error body; once it is back, the same push succeeds
+    and what was pushed before the outage is still there."""
     warm = probes.warmup
     if (failure := _refused_control("ATCR-HOLD-04", (warm.start, warm.finish))) is not None:
         return failure
@@ -730,6 +731,15 @@ def check_hold_outage(probes: OutageProbes) -> Failure | None:
         return Failure("ATCR-HOLD-04", "the push fails after the hold came back",
                        f"{after.last.case if after else 'push after restart'}: expected 201, got "
                        f"{_describe(response)}", (response,) if response else ())
+    kept = probes.warm_after
+    if kept is not None and (
+        kept.response.status_code != 200
+        or digest_of(kept.response.content) != warm.blob.digest
+    ):
+        return Failure("ATCR-HOLD-04", "a blob pushed before the outage is lost after it",
+                       f"{kept.case}: expected 200 with digest {warm.blob.digest}, got "
+                       f"{_describe(kept.response)} of digest {digest_of(kept.response.content)}",
+                       (kept.response,))
     return None
 
 

@@ -964,6 +964,8 @@ class OutageProbes:
     push_after: BlobPush | None
     # The closing PUT of a push begun (POST + first PATCH) while the hold was still up.
     finish_mid_push: TimedProbe | None = None
+    # The warm-up blob pulled once the hold is back: an acknowledged push survives the outage.
+    warm_after: Probe | None = None
 
 
 def timed_push(registry: RegistryClient, name: str, blob: Blob) -> tuple[TimedProbe, ...]:
@@ -1010,7 +1012,10 @@ def probe_hold_outage(
                     lambda: registry.get_blob(name, warm.blob.digest, follow_redirects=False))
     finally:
         start_hold()
-    return OutageProbes(warm, during, head, get, push_blob(registry, name, blob), finish_mid)
+    after = push_blob(registry, name, blob)
+    kept = Probe(f"GET {name} blob pushed before the outage, after it",
+                 registry.get_blob(name, warm.blob.digest))
+    return OutageProbes(warm, during, head, get, after, finish_mid, kept)
 
 
 def begin_push(registry: RegistryClient, name: str, first_chunk: bytes) -> str | None:
