@@ -25,6 +25,7 @@ from conformance.runtime.image import (
     ImageError,
     ensure_image,
     has_faketime,
+    prepare_context,
     project_root,
 )
 
@@ -52,6 +53,9 @@ def base_image(client: Any) -> str:
 
 @pytest.fixture(scope="module")
 def tag(client: Any, base_image: str) -> str:
+    # The context first, even when an image with this tag exists already (built from another
+    # checkout of the same sources): what this checkout downloads is what the tests compare.
+    prepare_context(project_root())
     return ensure_image(client, project_root(), base_image)
 
 
