@@ -422,11 +422,11 @@ def cmd_verify(args: argparse.Namespace, io: Io) -> int:
         )
         finalize_run_dir(run_dir, redactor)
     else:
-        run_dir = make_run_dir(args.report_dir, "embedded", args.profile)
-        logs = run_dir / "logs"
         names = services_for(covered)
         specs = service_specs(names, pick_free_ports(names), args.fault, profile=args.profile)
         specs = _with_clock_skews(args, specs)
+        run_dir = make_run_dir(args.report_dir, "embedded", args.profile)
+        logs = run_dir / "logs"
 
         def progress(line: str) -> None:
             if mode == "normal":

@@ -210,6 +210,7 @@ def test_bad_clock_skew(option: list[str], message: str, suites: Path, tmp_path:
     )
     assert code == 2
     assert_one_line_error(err, message)
+    assert not (tmp_path / "r").exists()  # refused before anything ran
 
 
 def test_runtime_options_need_the_embedded_default(
