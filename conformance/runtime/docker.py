@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ConfigError, HarnessError
+from conformance.realclients.engine import DOCKER_HOST as ENGINE_DOCKER_HOST
+from conformance.realclients.engine import SOCKET as ENGINE_SOCKET
 from conformance.runtime.faketime import IMAGE_LIBRARY, faketime_env
 from conformance.runtime.process import LOOPBACK, ServiceLifecycle, ServiceSpec, wait_healthy
 
@@ -28,8 +30,6 @@ from conformance.runtime.process import LOOPBACK, ServiceLifecycle, ServiceSpec,
 DockerClient = Any
 Container = Any
 
-# The engine ./run starts (conformance.realclients.engine), used when DOCKER_HOST is unset.
-PROJECT_DOCKER_HOST = "unix:///run/atconform-docker.sock"
 RUN_LABEL = "io.atconform.run"
 DATA_DIR = "/data"
 API_TIMEOUT_S = 120
@@ -46,8 +46,9 @@ def docker_host(env: dict[str, str] | None = None) -> str:
     configured = environ.get("DOCKER_HOST")
     if configured:
         return configured
-    if Path(PROJECT_DOCKER_HOST.removeprefix("unix://")).exists():
-        return PROJECT_DOCKER_HOST
+    # The engine ./run starts (conformance.realclients.engine), when it exists.
+    if ENGINE_SOCKET.exists():
+        return ENGINE_DOCKER_HOST
     return "unix:///var/run/docker.sock"
 
 

@@ -15,15 +15,13 @@ from typing import Any
 
 import pytest
 
-from conformance.realclients.engine import DOCKER_HOST, engine_answers
-from conformance.runtime.docker import RUN_LABEL
+from conformance.realclients.engine import engine_answers
+from conformance.runtime.docker import RUN_LABEL, docker_host
 
 OFFLINE_BASE_TAG = "atconform-base:bookworm"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def docker_host() -> str:
-    return os.environ.get("DOCKER_HOST") or DOCKER_HOST
 
 
 def docker_client_or_skip() -> Any:
