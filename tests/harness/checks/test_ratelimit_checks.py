@@ -169,7 +169,7 @@ def _run(http: httpx.Client, *faults: str, promised: RateLimitPolicy | None = No
         owner = Viewer("owner", OWNER, FakeAuth(OWNER), frozenset({ENGINEERING}))
         peer = Viewer("peer", PEER, FakeAuth(PEER), frozenset({ENGINEERING}))
         return run_rate_limit(
-            stratos, [owner, peer], promised=promised, batch_size=4, reads=3, other_writes=2
+            stratos, [owner, peer], promised=promised, batch_size=4, reads=3, other_writes=5
         )
 
 
