@@ -31,6 +31,7 @@ from conformance.scenarios.atcr import (
     challenge_service,
     realm_of,
 )
+from conformance.suites.roles import RoleTable
 from conformance.target import Account, TargetProfile
 
 REGISTRY_TIMEOUT_S = 60.0
@@ -44,18 +45,7 @@ class AtcrMember:
     account: Account
 
 
-@dataclass(frozen=True)
-class AtcrRoles:
-    members: dict[str, AtcrMember]
-
-    def __getitem__(self, role: str) -> AtcrMember:
-        member = self.members.get(role)
-        if member is None:
-            disabled(f"the profile has no account for the ATCR {role!r} role (docs/atcr.md)")
-        return member
-
-    def get(self, role: str) -> AtcrMember | None:
-        return self.members.get(role)
+AtcrRoles = RoleTable[AtcrMember]
 
 
 def assign_atcr_roles(accounts: tuple[Account, ...]) -> dict[str, Account]:
@@ -100,7 +90,7 @@ def atcr_roles(target: TargetProfile, pds: PdsClient) -> AtcrRoles:
         session = pds.login(account.handle, password)
         user = AtcrUser(session.handle, session.did, password)
         members[role] = AtcrMember(role, user, session, account)
-    return AtcrRoles(members)
+    return RoleTable(members, "ATCR", "docs/atcr.md")
 
 
 @pytest.fixture(scope="session")

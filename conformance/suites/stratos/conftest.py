@@ -22,6 +22,7 @@ from conformance.clients.stratos import EnrollmentAttempt, StratosEnroller
 from conformance.clients.xrpc import XrpcClient
 from conformance.plugin import disabled
 from conformance.redact import Redactor
+from conformance.suites.roles import RoleTable
 from conformance.target import Account, TargetProfile
 
 ROLES = ("owner", "peer", "outsider", "denied", "spare")
@@ -41,18 +42,7 @@ class StratosAccount:
         return self.session.auth(max_nonce_retries=max_nonce_retries)
 
 
-@dataclass(frozen=True)
-class StratosRoles:
-    accounts: dict[str, StratosAccount]
-
-    def __getitem__(self, role: str) -> StratosAccount:
-        account = self.accounts.get(role)
-        if account is None:
-            disabled(f"the profile has no account for the {role!r} role (docs/stratos.md)")
-        return account
-
-    def get(self, role: str) -> StratosAccount | None:
-        return self.accounts.get(role)
+StratosRoles = RoleTable[StratosAccount]
 
 
 def assign_roles(accounts: Sequence[Account]) -> dict[str, Account]:
@@ -127,7 +117,7 @@ def roles(
         out[role] = StratosAccount(
             role, account.handle, session.did, password, account.boundaries, session
         )
-    return StratosRoles(out)
+    return RoleTable(out, "Stratos", "docs/stratos.md")
 
 
 @pytest.fixture(scope="session")
