@@ -163,15 +163,14 @@ def test_apply_writes_counts_each_op_and_errors_carry_headers(
 
 @pytest.mark.requirement("STR-RL-04")
 def test_writes_succeed_after_the_advertised_reset(tmp_path: Path) -> None:
-    env = {"STRATOS_WRITE_RATE_MAX_WRITES": "2", "STRATOS_WRITE_RATE_WINDOW_MS": "1000"}
+    # A 3 s window: three writes on loopback fit in it even on a loaded machine.
+    env = {"STRATOS_WRITE_RATE_MAX_WRITES": "2", "STRATOS_WRITE_RATE_WINDOW_MS": "3000"}
     with running_stratos(tmp_path, env) as svc:  # the real clock
         did = new_did()
         svc.enroll(did, "engineering")
         for _ in range(2):
             assert svc.create(did, post("x")).status_code == 200
         refused = svc.create(did, post("x"))
-        if refused.status_code == 200:
-            pytest.skip("the machine was too slow to fill a 1 s window")
         assert refused.status_code == 429
         time.sleep(int(refused.headers["retry-after"]))
         assert svc.create(did, post("after reset")).status_code == 200
